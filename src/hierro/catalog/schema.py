@@ -136,6 +136,8 @@ class PublishedParams(_Frozen):
     source: str = Field(min_length=3)
     as_of: AsOf
     quality: Quality = "spec"
+    includes: tuple[Literal["vision_encoder", "mtp"], ...] = ()
+    """Parts counted in the published total that hierro does not model (their size unpublished)."""
     note: str = ""
 
 

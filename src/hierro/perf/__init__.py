@@ -1,0 +1,33 @@
+"""Perf layer: one engine step as named ops, priced by a calibrated roofline, and the
+steady-state estimate of an instance's latency and throughput."""
+
+from hierro.perf.efficiency import (
+    Calibration,
+    EfficiencyEntry,
+    default_calibration,
+    framework_family,
+    load_calibration,
+)
+from hierro.perf.estimate import Estimate, EstimateArrays, estimate, estimate_arrays
+from hierro.perf.ops import Op, StepShape, build_ops
+from hierro.perf.roofline import OpCost, op_time
+from hierro.perf.step import StepCost, StepModel
+
+__all__ = [
+    "Calibration",
+    "EfficiencyEntry",
+    "Estimate",
+    "EstimateArrays",
+    "Op",
+    "OpCost",
+    "StepCost",
+    "StepModel",
+    "StepShape",
+    "build_ops",
+    "default_calibration",
+    "estimate",
+    "estimate_arrays",
+    "framework_family",
+    "load_calibration",
+    "op_time",
+]

@@ -1,0 +1,178 @@
+"""Efficiency parameters of the roofline: data, looked up by hardware family, framework, op class
+and precision.
+
+The roofline's peaks are never reached: a GEMM runs at a fraction of the tensor-core peak, a
+memory-bound kernel at a fraction of HBM bandwidth, a collective at a fraction of link bandwidth
+plus a latency, and each engine step pays a host overhead. These fractions are data: the
+defaults shipped in ``perf/data/efficiency.yaml`` are fitted on published measurements by
+``hierro calibrate`` (or, until then, documented estimates), and a user's own file replaces them.
+
+Lookup: each entry names a family, framework, op class and dtype, any of which may be ``"*"``;
+the entry that matches with the most specific fields wins (ties: the later entry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hierro.catalog import read_yaml
+from hierro.catalog.load import validation_message
+from hierro.errors import CatalogError
+
+__all__ = [
+    "FRAMEWORK_FAMILIES",
+    "OP_CLASSES",
+    "Calibration",
+    "EfficiencyEntry",
+    "default_calibration",
+    "framework_family",
+    "load_calibration",
+]
+
+OpClass = Literal[
+    "gemm", "moe", "attn_prefill", "attn_decode", "allreduce", "alltoall", "p2p", "overhead"
+]
+OP_CLASSES: tuple[str, ...] = (
+    "gemm", "moe", "attn_prefill", "attn_decode", "allreduce", "alltoall", "p2p", "overhead",
+)
+
+# Serving stacks grouped by the engine that runs the model (Dynamo and Triton orchestrate one).
+FRAMEWORK_FAMILIES: dict[str, str] = {
+    "trtllm": "trtllm",
+    "dynamo-trtllm": "trtllm",
+    "triton-trtllm": "trtllm",
+    "vllm": "vllm",
+    "dynamo-vllm": "vllm",
+    "llmboost": "vllm",
+    "sglang": "sglang",
+    "dynamo-sglang": "sglang",
+    "sglang-mori": "sglang",
+    "atom": "atom",
+    "deepseek-inhouse": "sglang",
+}
+
+
+def framework_family(framework: str) -> str:
+    """The engine family of a framework name (unknown names stand for themselves)."""
+    return FRAMEWORK_FAMILIES.get(framework.lower(), framework.lower())
+
+
+class EfficiencyEntry(BaseModel):
+    """One row of the efficiency table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    family: str = "*"
+    framework: str = "*"
+    op_class: str = "*"
+    dtype: str = "*"
+    compute: float | None = Field(default=None, gt=0, le=1)
+    """Fraction of dense peak FLOP/s reached."""
+    memory: float | None = Field(default=None, gt=0, le=1)
+    """Fraction of HBM (or, for collectives, link) bandwidth reached."""
+    latency_s: float | None = Field(default=None, ge=0, le=1)
+    """Fixed time: per kernel launch (compute ops), per collective step (comm), or per engine step
+    (op class ``overhead``)."""
+    note: str = ""
+
+    def specificity(self) -> int:
+        return sum(v != "*" for v in (self.family, self.framework, self.op_class, self.dtype))
+
+    def matches(self, family: str, framework: str, op_class: str, dtype: str) -> bool:
+        return (
+            self.family in ("*", family)
+            and self.framework in ("*", framework)
+            and self.op_class in ("*", op_class)
+            and self.dtype in ("*", dtype)
+        )
+
+
+class CalibrationFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(min_length=3)
+    as_of: str
+    fitted_on: str = ""
+    rows: int = 0
+    error: dict[str, Any] = Field(default_factory=dict)
+    entries: tuple[EfficiencyEntry, ...]
+    ttft_overhead_s: dict[str, float] = Field(default_factory=dict)
+    """Per-request time outside the engine steps before the first token (HTTP, tokenisation,
+    scheduling), by framework family; ``"*"`` is the default."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A looked-up view of an efficiency table; immutable, hashable by identity."""
+
+    source: str
+    as_of: str
+    entries: tuple[EfficiencyEntry, ...]
+    ttft_overhead: dict[str, float] = field(default_factory=dict)
+    fitted_on: str = ""
+    error: dict[str, Any] = field(default_factory=dict)
+
+    def _pick(self, attr: str, family: str, framework: str, op_class: str, dtype: str) -> float:
+        best: EfficiencyEntry | None = None
+        for e in self.entries:
+            if getattr(e, attr) is None or not e.matches(family, framework, op_class, dtype):
+                continue
+            if best is None or e.specificity() >= best.specificity():
+                best = e
+        if best is None:
+            raise CatalogError(
+                f"calibration {self.source!r} has no {attr} entry for "
+                f"{family}/{framework}/{op_class}/{dtype}; add a '*' default"
+            )
+        value = getattr(best, attr)
+        assert value is not None
+        return float(value)
+
+    def compute(self, family: str, framework: str, op_class: str, dtype: str) -> float:
+        return self._pick("compute", family, framework, op_class, dtype)
+
+    def memory(self, family: str, framework: str, op_class: str, dtype: str) -> float:
+        return self._pick("memory", family, framework, op_class, dtype)
+
+    def latency(self, family: str, framework: str, op_class: str, dtype: str = "*") -> float:
+        return self._pick("latency_s", family, framework, op_class, dtype)
+
+    def request_overhead(self, framework: str) -> float:
+        fam = framework_family(framework)
+        return self.ttft_overhead.get(fam, self.ttft_overhead.get("*", 0.0))
+
+
+def _from_raw(raw: Any, where: str) -> Calibration:
+    try:
+        f = CalibrationFile.model_validate(raw)
+    except ValidationError as err:
+        raise CatalogError(f"{where}: {validation_message(err)}") from None
+    return Calibration(
+        source=f.source,
+        as_of=f.as_of,
+        entries=f.entries,
+        ttft_overhead=dict(f.ttft_overhead_s),
+        fitted_on=f.fitted_on,
+        error=dict(f.error),
+    )
+
+
+def load_calibration(path: str | Path) -> Calibration:
+    """Read an efficiency table written by ``hierro calibrate`` (or by hand)."""
+    p = Path(path)
+    if not p.is_file():
+        raise CatalogError(f"{p}: no such calibration file (write one with `hierro calibrate`)")
+    return _from_raw(read_yaml(p), str(p))
+
+
+@cache
+def default_calibration() -> Calibration:
+    """The efficiency table shipped with hierro."""
+    res = files("hierro.perf") / "data" / "efficiency.yaml"
+    return _from_raw(read_yaml(res), "hierro/perf/data/efficiency.yaml")

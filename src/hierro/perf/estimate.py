@@ -1,0 +1,252 @@
+"""Steady-state latency and throughput of one model instance under a closed loop or offline.
+
+The two settings of the published data: a closed loop of N concurrent requests of fixed lengths
+(InferenceMAX, AIConfigurator, vLLM ``--max-concurrency``), and offline maximum throughput
+(MLPerf Offline, trtllm-bench), which is the closed loop with N as large as the engine admits.
+
+Mean-field model of continuous batching with chunked prefill (Agrawal et al., Sarathi-Serve,
+OSDI 2024): every step decodes one token for each of the B running sequences and prefills the
+prompts that arrived meanwhile, up to the token budget C. A request emits osl - 1 tokens after
+its first, so in steady state the step carries p = B·isl/(osl-1) prefill tokens, lasts t(B), and
+completes X = B / ((osl-1)·t) requests per second. The N - B requests not decoding are waiting
+or prefilling; by Little's law they spend (N - B)/X seconds there, which must equal the time
+to first token: the wait for the running step, the steps that prefill the prompt, and the
+serving stack's per-request overhead. B is the root of that balance, capped by the KV memory, the
+engine's sequence limit and the token budget. With pipeline parallelism the batch is split into
+pp micro-batches in flight, and one decode iteration takes pp stage steps.
+
+Every input may be an array: the model is evaluated on all of them at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from hierro.errors import HierroError
+from hierro.perf.ops import StepShape
+from hierro.perf.step import StepCost, StepModel
+from hierro.specs import MemoryBreakdown, check_fits, memory_breakdown
+
+__all__ = [
+    "DEFAULT_MAX_BATCHED_TOKENS",
+    "DEFAULT_MAX_SEQS",
+    "Estimate",
+    "EstimateArrays",
+    "estimate",
+    "estimate_arrays",
+]
+
+F = NDArray[np.float64]
+
+DEFAULT_MAX_SEQS = 1024
+"""Engine cap on running sequences (vLLM V1 ``max_num_seqs`` on datacentre GPUs; TensorRT-LLM
+``max_batch_size`` and SGLang's limits are of the same order in the published setups)."""
+
+DEFAULT_MAX_BATCHED_TOKENS = 8192
+"""Token budget of one step (vLLM ``max_num_batched_tokens`` / TensorRT-LLM ``max_num_tokens``
+as commonly set for serving)."""
+
+_GRID = 48  # candidate running-batch sizes per case, log-spaced, for the root search
+
+
+@dataclass(frozen=True, slots=True)
+class EstimateArrays:
+    """Vectorised results (one entry per case), SI units."""
+
+    batch: F
+    ttft_s: F
+    tpot_s: F
+    e2e_s: F
+    req_s: F
+    out_tok_s: F
+    limited_by: NDArray[np.str_]
+
+
+def _iteration_time(sm: StepModel, B: F, p_tokens: F, p_seqs: F, p_ctx: F, d_ctx: F) -> F:
+    """One decode iteration of the instance: pp stage steps of a 1/pp micro-batch each."""
+    pp = sm.plan.pp
+    shape = StepShape(
+        prefill_tokens=p_tokens / pp,
+        prefill_seqs=p_seqs / pp,
+        prefill_ctx=p_ctx,
+        decode_seqs=B / pp,
+        decode_ctx=d_ctx,
+        sampled=(B + p_seqs) / pp,
+    )
+    return np.asarray(sm.time(shape), dtype=np.float64) * pp
+
+
+def estimate_arrays(
+    sm: StepModel,
+    isl: ArrayLike,
+    osl: ArrayLike,
+    concurrency: ArrayLike,
+    *,
+    max_seqs: ArrayLike,
+    max_batched_tokens: int = DEFAULT_MAX_BATCHED_TOKENS,
+) -> EstimateArrays:
+    """Closed-loop steady state for arrays of (isl, osl, concurrency, memory cap)."""
+    isl_a, osl_a, n_a, cap_a = np.broadcast_arrays(
+        np.asarray(isl, dtype=np.float64),
+        np.asarray(osl, dtype=np.float64),
+        np.asarray(concurrency, dtype=np.float64),
+        np.asarray(max_seqs, dtype=np.float64),
+    )
+    isl_a, osl_a, n_a, cap_a = (np.atleast_1d(x) for x in (isl_a, osl_a, n_a, cap_a))
+    C = float(max_batched_tokens)
+    gen = np.maximum(osl_a - 1.0, 1.0)  # tokens decoded after the first
+    # caps on the running batch: requests, KV memory, engine limit, token budget
+    budget_cap = C * gen / (isl_a + gen)
+    b_max = np.minimum.reduce([n_a, cap_a, np.full_like(n_a, DEFAULT_MAX_SEQS), np.maximum(budget_cap, 1.0)])
+    b_max = np.maximum(b_max, 1.0)
+    # candidate B on a log grid in [min(1, b_max)/2 ... b_max]
+    frac = np.logspace(-3, 0, _GRID)
+    B = np.maximum(b_max[:, None] * frac[None, :], 1e-3)
+    I, G = isl_a[:, None], gen[:, None]
+    ctx = I + G / 2.0
+    p = B * I / G  # prefill tokens per iteration in steady state
+    t = _iteration_time(sm, B, p, p / I, np.zeros_like(B), np.broadcast_to(ctx, B.shape))
+    X = B / (G * t)
+    # time to first token in service: the rest of the running step, then the prompt's own
+    # chunks (each chunk shares its step with the running decodes), then per-request overhead
+    avail = np.maximum(C - B, C / 8.0)
+    chunks = np.ceil(I / avail)
+    chunk = I / chunks
+    t_chunk = _iteration_time(
+        sm, B, np.broadcast_to(chunk, B.shape), np.ones_like(B),
+        np.broadcast_to(I / 2.0 - chunk / 2.0, B.shape) * (chunks > 1), np.broadcast_to(ctx, B.shape),
+    )
+    ttft_service = 0.5 * t + chunks * t_chunk + sm.calib.request_overhead(sm.framework)
+    waiting = (n_a[:, None] - B) / X  # Little's law on the requests not decoding
+    f = waiting - ttft_service
+    # the root: the largest B with f >= 0 (f falls as B grows); else the smallest B
+    ok = f >= 0
+    idx = np.where(ok.any(axis=1), _last_true(ok), 0)
+    rows = np.arange(len(n_a))
+    j, k = idx, np.minimum(idx + 1, _GRID - 1)
+    f0, f1 = f[rows, j], f[rows, k]
+    cross = (f0 > 0) & (f1 < 0)
+    w = np.where(cross, f0 / np.where(cross, f0 - f1, 1.0), 0.0)
+    at_cap = ok[:, -1]
+    w = np.where(at_cap, 0.0, w)
+
+    def pick(a: F) -> F:
+        return np.asarray(a[rows, j] * (1 - w) + a[rows, k] * w, dtype=np.float64)
+
+    b_sel, t_sel, x_sel = pick(B), pick(t), pick(X)
+    ttft = np.maximum(pick(ttft_service), (n_a - b_sel) / x_sel)
+    e2e = ttft + gen * t_sel
+    req_s = n_a / e2e
+    limits = np.stack([n_a, cap_a, np.full_like(n_a, DEFAULT_MAX_SEQS), budget_cap])
+    names = np.array(["concurrency", "kv-memory", "max-seqs", "token-budget"])
+    limited = np.where(at_cap, names[np.argmin(limits, axis=0)], "concurrency")
+    return EstimateArrays(
+        batch=b_sel,
+        ttft_s=ttft,
+        tpot_s=t_sel,
+        e2e_s=e2e,
+        req_s=req_s,
+        out_tok_s=req_s * osl_a,
+        limited_by=limited,
+    )
+
+
+def _last_true(ok: NDArray[np.bool_]) -> NDArray[np.intp]:
+    """Index of the last True in each row."""
+    return np.asarray(ok.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1), dtype=np.intp)
+
+
+Setting = Literal["closed-loop", "offline"]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Latency, throughput and memory of one model instance; SI units."""
+
+    model_id: str
+    gpu_id: str
+    framework: str
+    plan_label: str
+    devices: int
+    setting: Setting
+    isl: int
+    osl: int
+    concurrency: int
+    batch: float
+    """Sequences decoding at once in steady state."""
+    limited_by: str
+    ttft_s: float
+    tpot_s: float
+    e2e_s: float
+    req_s: float
+    out_tok_s: float
+    memory: MemoryBreakdown
+    prefill_step: StepCost = field(repr=False)
+    decode_step: StepCost = field(repr=False)
+    calibration: str = ""
+
+    @property
+    def out_tok_s_per_gpu(self) -> float:
+        return self.out_tok_s / self.devices
+
+    @property
+    def out_tok_s_per_user(self) -> float:
+        return 1.0 / self.tpot_s
+
+    @property
+    def max_concurrency(self) -> int:
+        return self.memory.max_seqs
+
+
+def estimate(
+    sm: StepModel,
+    *,
+    isl: int,
+    osl: int,
+    concurrency: int | None = None,
+    offline: bool = False,
+    mem_fraction: float = 0.9,
+    max_batched_tokens: int = DEFAULT_MAX_BATCHED_TOKENS,
+) -> Estimate:
+    """Estimate one instance at fixed lengths: a closed loop of ``concurrency`` requests, or
+    offline maximum throughput."""
+    if isl < 1 or osl < 1:
+        raise HierroError(f"isl and osl must be >= 1 token, got isl={isl}, osl={osl}")
+    if not offline and (concurrency is None or concurrency < 1):
+        raise HierroError("concurrency must be >= 1 (or use --offline for maximum throughput)")
+    mem = memory_breakdown(
+        sm.model, sm.accel, sm.plan, context=isl + osl, mem_fraction=mem_fraction,
+        max_batched_tokens=max_batched_tokens,
+    )
+    check_fits(mem, what=f"{sm.model.id} {sm.plan.weight_dtype} on {sm.plan.devices}x {sm.accel.id} ({sm.plan.label()})")
+    n = mem.max_seqs * 4 if offline else int(concurrency or 1)
+    arr = estimate_arrays(sm, isl, osl, n, max_seqs=mem.max_seqs, max_batched_tokens=max_batched_tokens)
+    b = float(arr.batch[0])
+    prefill = sm.cost(StepShape(prefill_tokens=float(isl), prefill_seqs=1.0, sampled=1.0))
+    decode = sm.cost(StepShape(decode_seqs=b / sm.plan.pp, decode_ctx=isl + osl / 2.0))
+    return Estimate(
+        model_id=sm.model.id,
+        gpu_id=sm.accel.id,
+        framework=sm.framework,
+        plan_label=sm.plan.label(),
+        devices=sm.plan.devices,
+        setting="offline" if offline else "closed-loop",
+        isl=isl,
+        osl=osl,
+        concurrency=n,
+        batch=b,
+        limited_by=str(arr.limited_by[0]),
+        ttft_s=float(arr.ttft_s[0]),
+        tpot_s=float(arr.tpot_s[0]),
+        e2e_s=float(arr.e2e_s[0]),
+        req_s=float(arr.req_s[0]),
+        out_tok_s=float(arr.out_tok_s[0]),
+        memory=mem,
+        prefill_step=prefill,
+        decode_step=decode,
+        calibration=sm.calib.source,
+    )
