@@ -50,7 +50,8 @@ DEFAULT_MAX_BATCHED_TOKENS = 8192
 """Token budget of one step (vLLM ``max_num_batched_tokens`` / TensorRT-LLM ``max_num_tokens``
 as commonly set for serving)."""
 
-_GRID = 48  # candidate running-batch sizes per case, log-spaced, for the root search
+_GRID = 12  # candidate running-batch sizes per case, log-spaced, to bracket the root
+_REFINE = 3  # regula-falsi steps inside the bracket
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,42 +104,54 @@ def estimate_arrays(
     budget_cap = C * gen / (isl_a + gen)
     b_max = np.minimum.reduce([n_a, cap_a, np.full_like(n_a, DEFAULT_MAX_SEQS), np.maximum(budget_cap, 1.0)])
     b_max = np.maximum(b_max, 1.0)
-    # candidate B on a log grid in [min(1, b_max)/2 ... b_max]
+    Li, G = isl_a[:, None], gen[:, None]
+    ctx = Li + G / 2.0
+    overhead = sm.calib.request_overhead(sm.framework)
+
+    def balance(B: F) -> tuple[F, F, F, F]:
+        """f(B) = waiting time by Little's law - time to first token in service; and t, X, TTFT."""
+        p = B * Li / G  # prefill tokens per iteration in steady state
+        full_ctx = np.broadcast_to(ctx, B.shape)
+        t = _iteration_time(sm, B, p, p / Li, np.zeros_like(B), full_ctx)
+        X = B / (G * t)
+        # in service: the rest of the running step, then the prompt's own chunks (each shares
+        # its step with the running decodes), then the per-request overhead
+        avail = np.maximum(C - B, C / 8.0)
+        chunks = np.ceil(Li / avail)
+        chunk = np.broadcast_to(Li / chunks, B.shape)
+        before = np.broadcast_to(Li / 2.0 - Li / chunks / 2.0, B.shape) * (chunks > 1)
+        t_chunk = _iteration_time(sm, B, chunk, np.ones_like(B), before, full_ctx)
+        service = 0.5 * t + chunks * t_chunk + overhead
+        waiting = (n_a[:, None] - B) / X  # Little's law on the requests not decoding
+        return waiting - service, t, X, service
+
+    # bracket the root on a log grid of B in [b_max/1000, b_max] (f falls as B grows) ...
     frac = np.logspace(-3, 0, _GRID)
-    B = np.maximum(b_max[:, None] * frac[None, :], 1e-3)
-    I, G = isl_a[:, None], gen[:, None]
-    ctx = I + G / 2.0
-    p = B * I / G  # prefill tokens per iteration in steady state
-    t = _iteration_time(sm, B, p, p / I, np.zeros_like(B), np.broadcast_to(ctx, B.shape))
-    X = B / (G * t)
-    # time to first token in service: the rest of the running step, then the prompt's own
-    # chunks (each chunk shares its step with the running decodes), then per-request overhead
-    avail = np.maximum(C - B, C / 8.0)
-    chunks = np.ceil(I / avail)
-    chunk = I / chunks
-    t_chunk = _iteration_time(
-        sm, B, np.broadcast_to(chunk, B.shape), np.ones_like(B),
-        np.broadcast_to(I / 2.0 - chunk / 2.0, B.shape) * (chunks > 1), np.broadcast_to(ctx, B.shape),
-    )
-    ttft_service = 0.5 * t + chunks * t_chunk + sm.calib.request_overhead(sm.framework)
-    waiting = (n_a[:, None] - B) / X  # Little's law on the requests not decoding
-    f = waiting - ttft_service
-    # the root: the largest B with f >= 0 (f falls as B grows); else the smallest B
+    Bg = np.maximum(b_max[:, None] * frac[None, :], 1e-3)
+    f = balance(Bg)[0]
     ok = f >= 0
-    idx = np.where(ok.any(axis=1), _last_true(ok), 0)
-    rows = np.arange(len(n_a))
-    j, k = idx, np.minimum(idx + 1, _GRID - 1)
-    f0, f1 = f[rows, j], f[rows, k]
-    cross = (f0 > 0) & (f1 < 0)
-    w = np.where(cross, f0 / np.where(cross, f0 - f1, 1.0), 0.0)
     at_cap = ok[:, -1]
-    w = np.where(at_cap, 0.0, w)
-
-    def pick(a: F) -> F:
-        return np.asarray(a[rows, j] * (1 - w) + a[rows, k] * w, dtype=np.float64)
-
-    b_sel, t_sel, x_sel = pick(B), pick(t), pick(X)
-    ttft = np.maximum(pick(ttft_service), (n_a - b_sel) / x_sel)
+    rows = np.arange(len(n_a))
+    j = np.where(ok.any(axis=1), _last_true(ok), 0)
+    k = np.minimum(j + 1, _GRID - 1)
+    lo, hi = Bg[rows, j], Bg[rows, k]
+    f_lo, f_hi = f[rows, j], f[rows, k]
+    # ... then refine by regula falsi inside the bracket
+    for _ in range(_REFINE):
+        cross = (f_lo > 0) & (f_hi < 0)
+        w = np.where(cross, f_lo / np.where(cross, f_lo - f_hi, 1.0), 0.0)
+        mid = lo + w * (hi - lo)
+        f_mid = balance(mid[:, None])[0][:, 0]
+        right = cross & (f_mid >= 0)
+        left = cross & (f_mid < 0)
+        lo, f_lo = np.where(right, mid, lo), np.where(right, f_mid, f_lo)
+        hi, f_hi = np.where(left, mid, hi), np.where(left, f_mid, f_hi)
+    cross = (f_lo > 0) & (f_hi < 0)
+    w = np.where(cross & ~at_cap, f_lo / np.where(cross, f_lo - f_hi, 1.0), 0.0)
+    b_sel = np.where(at_cap, b_max, lo + w * (hi - lo))
+    _, t_b, x_b, service = balance(b_sel[:, None])
+    t_sel, x_sel = t_b[:, 0], x_b[:, 0]
+    ttft = np.maximum(service[:, 0], (n_a - b_sel) / x_sel)
     e2e = ttft + gen * t_sel
     req_s = n_a / e2e
     limits = np.stack([n_a, cap_a, np.full_like(n_a, DEFAULT_MAX_SEQS), budget_cap])

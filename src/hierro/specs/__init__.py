@@ -1,7 +1,13 @@
 """Specs layer: frozen accelerator, system, model-architecture and plan values, and the
 architecture math on them (parameters, FLOPs, KV bytes, memory fit)."""
 
-from hierro.specs.hardware import Accelerator, System, get_accelerator, get_system, list_accelerators
+from hierro.specs.hardware import (
+    Accelerator,
+    System,
+    get_accelerator,
+    get_system,
+    list_accelerators,
+)
 from hierro.specs.hf import arch_from_hf_config, read_config_json
 from hierro.specs.memory import (
     MemoryBreakdown,

@@ -70,7 +70,7 @@ class System:
 
 
 def _accelerator(f: AcceleratorFile) -> Accelerator:
-    peaks = {k: v.value for k, v in f.peak_flops.items() if v.value is not None}
+    peaks: dict[str, float] = {str(k): v.value for k, v in f.peak_flops.items() if v.value is not None}
     return Accelerator(
         id=f.id,
         name=f.name,

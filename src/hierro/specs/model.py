@@ -19,8 +19,8 @@ from typing import Literal
 __all__ = [
     "Attention",
     "Layer",
-    "ModelArch",
     "Mlp",
+    "ModelArch",
     "ParamCount",
 ]
 

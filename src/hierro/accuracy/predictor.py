@@ -1,0 +1,111 @@
+"""The step-cost model as a :class:`~hierro.accuracy.validate.Predictor` of measurement rows.
+
+A row names a model, an accelerator, a serving stack, a plan, a load and request lengths; the
+predictor builds the same instance with :class:`~hierro.perf.StepModel` and predicts the row's
+metrics with :func:`~hierro.perf.estimate`. Rows it cannot model are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hierro.accuracy.measurements import Measurement
+from hierro.accuracy.validate import Band, RowPrediction, Skip
+from hierro.errors import HierroError
+from hierro.perf import Calibration, Estimate, StepModel, default_calibration, estimate
+from hierro.specs import Plan, get_accelerator, get_model, resolve_model_id
+from hierro.units import to_ms
+
+__all__ = ["EstimatePredictor", "row_lengths", "row_plan"]
+
+# Uniform lengths in [r·L, L] have mean (1 + r)/2 · L (InferenceX bench_serving --random-range-ratio).
+def row_lengths(row: Measurement) -> tuple[float, float] | None:
+    """Mean input and output lengths of a row's requests, or None if unknown."""
+    if row.isl_mean is None or row.osl_mean is None:
+        return None
+    scale = 1.0
+    if row.length_dist.startswith("random:"):
+        scale = (1.0 + float(row.length_dist.split(":", 1)[1])) / 2.0
+    return row.isl_mean * scale, row.osl_mean * scale
+
+
+def row_plan(row: Measurement) -> Plan:
+    """The plan of one instance of an aggregated row."""
+    tp = row.tp or max(1, row.num_gpus // max(row.replicas or 1, 1))
+    weight = row.weight_dtype or "bf16"
+    kv = row.kv_dtype or ("fp8" if weight in ("fp8", "fp4") else "bf16")
+    if weight == "fp16":
+        weight = "bf16"
+    if kv == "fp16":
+        kv = "bf16"
+    return Plan(
+        tp=tp,
+        pp=row.pp or 1,
+        ep=row.ep or 1,
+        dp_attention=bool(row.dp_attention),
+        weight_dtype=weight,
+        kv_dtype=kv,
+    )
+
+
+@dataclass
+class EstimatePredictor:
+    """Predicts aggregated closed-loop and offline rows with the analytic estimate."""
+
+    calib: Calibration = field(default_factory=default_calibration)
+
+    def predict(self, row: Measurement) -> RowPrediction | Skip:
+        reason = self._unsupported(row)
+        if reason:
+            return Skip(reason)
+        lengths = row_lengths(row)
+        assert lengths is not None
+        isl, osl = lengths
+        try:
+            accel = get_accelerator(row.hardware)
+            sm = StepModel(get_model(row.model), accel, row_plan(row), framework=row.framework, calib=self.calib)
+            replicas = row.replicas or max(1, row.num_gpus // sm.plan.devices)
+            if row.load_kind == "offline":
+                e = estimate(sm, isl=round(isl), osl=max(1, round(osl)), offline=True)
+            else:
+                conc = max(1, round((row.load_value or 1) / replicas))
+                e = estimate(sm, isl=round(isl), osl=max(1, round(osl)), concurrency=conc)
+        except HierroError as err:
+            return Skip(f"cannot model: {err}")
+        return RowPrediction(self._values(row, e, replicas))
+
+    def _values(self, row: Measurement, e: Estimate, replicas: int) -> dict[str, Band]:
+        total = e.out_tok_s * replicas
+        point = {
+            "out_tok_s": total,
+            "out_tok_s_per_gpu": total / row.num_gpus,
+            "req_s": e.req_s * replicas,
+            "ttft_mean_ms": to_ms(e.ttft_s),
+            "ttft_p50_ms": to_ms(e.ttft_s),
+            "tpot_mean_ms": to_ms(e.tpot_s),
+            "tpot_p50_ms": to_ms(e.tpot_s),
+            "e2e_p50_ms": to_ms(e.e2e_s),
+        }
+        if row.load_kind == "offline":
+            point = {k: v for k, v in point.items() if k in ("out_tok_s", "out_tok_s_per_gpu", "req_s")}
+        return {k: Band.point(v) for k, v in point.items()}
+
+    @staticmethod
+    def _unsupported(row: Measurement) -> str:
+        if row.mode == "disaggregated":
+            return "disaggregated prefill/decode needs the serving simulator"
+        if row.load_kind == "server_qps":
+            return "server_qps rows (Poisson arrivals) need the serving simulator"
+        if row.load_kind in ("batch", "phase"):
+            return f"load_kind={row.load_kind} (static batch or isolated phase) not modelled yet"
+        if row_lengths(row) is None:
+            return "request lengths not stated (MLPerf dataset rows need their length distribution)"
+        if "-mtp" in row.id or "mtp" in row.notes.lower().split(";")[0]:
+            return "speculative decoding (MTP) not modelled yet"
+        if resolve_model_id(row.model) is None:
+            return f"unknown model {row.model}"
+        try:
+            get_accelerator(row.hardware)
+        except HierroError:
+            return f"unknown hardware {row.hardware}"
+        return ""

@@ -1,0 +1,138 @@
+"""Rendering an :class:`~hierro.perf.Estimate`: rich tables and a JSON-ready dict."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
+
+from hierro.perf import Estimate, StepCost
+from hierro.units import GB, to_ms
+
+__all__ = ["estimate_dict", "estimate_tables"]
+
+
+def _step_dict(step: StepCost) -> dict[str, Any]:
+    return {
+        "time_ms": to_ms(float(step.time_s)),
+        "overhead_ms": to_ms(step.overhead_s),
+        "ops": [
+            {
+                "name": o.name,
+                "op_class": o.op_class,
+                "time_ms": to_ms(float(np.sum(o.time_s))),
+                "gflop": float(np.sum(o.flops)) / 1e9,
+                "gbytes": float(np.sum(o.bytes)) / GB,
+                "comm_gbytes": float(np.sum(o.comm_bytes)) / GB,
+                "bound": o.bound(),
+            }
+            for o in step.ops
+        ],
+    }
+
+
+def estimate_dict(e: Estimate) -> dict[str, Any]:
+    """Every figure of an estimate, units in the key names."""
+    m = e.memory
+    return {
+        "model": e.model_id,
+        "gpu": e.gpu_id,
+        "framework": e.framework,
+        "plan": e.plan_label,
+        "gpus": e.devices,
+        "setting": e.setting,
+        "isl": e.isl,
+        "osl": e.osl,
+        "concurrency": e.concurrency,
+        "running_batch": e.batch,
+        "limited_by": e.limited_by,
+        "ttft_ms": to_ms(e.ttft_s),
+        "tpot_ms": to_ms(e.tpot_s),
+        "e2e_ms": to_ms(e.e2e_s),
+        "req_s": e.req_s,
+        "out_tok_s": e.out_tok_s,
+        "out_tok_s_per_gpu": e.out_tok_s_per_gpu,
+        "out_tok_s_per_user": e.out_tok_s_per_user,
+        "max_concurrency": e.max_concurrency,
+        "memory_per_gpu": {
+            "capacity_gb": m.capacity_bytes / GB,
+            "usable_gb": m.budget_bytes / GB,
+            "weights_gb": m.weights_bytes / GB,
+            "workspace_gb": m.workspace_bytes / GB,
+            "kv_per_seq_mb": m.kv_bytes_per_seq / 1e6,
+        },
+        "prefill_step": _step_dict(e.prefill_step),
+        "decode_step": _step_dict(e.decode_step),
+        "calibration": e.calibration,
+    }
+
+
+def _ops_table(title: str, step: StepCost) -> Table:
+    t = Table(title=title, title_justify="left", show_edge=False)
+    t.add_column("op")
+    t.add_column("ms", justify="right")
+    t.add_column("share", justify="right")
+    t.add_column("GFLOP", justify="right")
+    t.add_column("GB moved", justify="right")
+    t.add_column("bound")
+    total = float(step.time_s)
+    for o in step.ops:
+        ms = float(np.sum(o.time_s))
+        if ms <= 0.0:
+            continue
+        moved = float(np.sum(o.bytes)) + float(np.sum(o.comm_bytes))
+        t.add_row(
+            escape(o.name), f"{to_ms(ms):.3f}", f"{ms / total:.0%}", f"{float(np.sum(o.flops)) / 1e9:,.1f}",
+            f"{moved / GB:.3f}", o.bound(),
+        )
+    t.add_row("host overhead", f"{to_ms(step.overhead_s):.3f}", f"{step.overhead_s / total:.0%}", "", "", "")
+    t.add_row("[b]step[/b]", f"[b]{to_ms(total):.3f}[/b]", "", "", "", "")
+    return t
+
+
+def estimate_tables(e: Estimate) -> Group:
+    """The summary, memory and op-breakdown tables of an estimate."""
+    head = Table(
+        title=f"{e.model_id} on {e.devices}x {e.gpu_id} ({e.plan_label}, {e.framework}), "
+        f"{e.setting}, ISL {e.isl} / OSL {e.osl}",
+        title_justify="left",
+        show_header=False,
+        show_edge=False,
+    )
+    head.add_column("metric")
+    head.add_column("value", justify="right")
+    conc = "offline (max throughput)" if e.setting == "offline" else str(e.concurrency)
+    rows = [
+        ("concurrency", conc),
+        ("running batch", f"{e.batch:,.1f} (limited by {e.limited_by})"),
+        ("TTFT", f"{to_ms(e.ttft_s):,.1f} ms"),
+        ("TPOT", f"{to_ms(e.tpot_s):,.2f} ms"),
+        ("request latency", f"{e.e2e_s:,.2f} s"),
+        ("output tokens/s per GPU", f"{e.out_tok_s_per_gpu:,.1f}"),
+        ("output tokens/s per user", f"{e.out_tok_s_per_user:,.1f}"),
+        ("requests/s", f"{e.req_s:,.3f}"),
+        ("largest concurrency that fits", f"{e.max_concurrency:,}"),
+    ]
+    for k, v in rows:
+        head.add_row(k, v)
+    m = e.memory
+    mem = Table(title="memory per GPU", title_justify="left", show_edge=False)
+    for col in ("capacity", "usable", "weights", "workspace", "KV / sequence"):
+        mem.add_column(col, justify="right")
+    mem.add_row(
+        f"{m.capacity_bytes / GB:.1f} GB", f"{m.budget_bytes / GB:.1f} GB", f"{m.weights_bytes / GB:.1f} GB",
+        f"{m.workspace_bytes / GB:.1f} GB", f"{m.kv_bytes_per_seq / 1e6:.1f} MB",
+    )
+    return Group(
+        head,
+        "",
+        mem,
+        "",
+        _ops_table(f"prefill step: one {e.isl}-token prompt", e.prefill_step),
+        "",
+        _ops_table(f"decode step: {e.batch:,.0f} sequences", e.decode_step),
+        f"[dim]calibration: {e.calibration}[/dim]",
+    )
