@@ -161,9 +161,9 @@ def test_crossval_with_a_generalising_predictor_scores_every_row(
 
 
 def test_public_api_is_exactly_all() -> None:
-    import hierro.accuracy as acc
-
     import types
+
+    import hierro.accuracy as acc
 
     public = {
         n for n, v in vars(acc).items()
