@@ -16,7 +16,12 @@ from hierro.perf import Calibration, Estimate, StepModel, default_calibration, e
 from hierro.specs import Plan, get_accelerator, get_model, resolve_model_id
 from hierro.units import to_ms
 
-__all__ = ["EstimatePredictor", "row_lengths", "row_plan"]
+__all__ = ["BENCHMARK_WAVES", "EstimatePredictor", "row_lengths", "row_plan"]
+
+BENCHMARK_WAVES = 10.0
+"""Closed-loop rows come from serving benchmarks run with ``--num-prompts 10 x concurrency``
+(InferenceMAX's client configuration; aiconfigurator's silicon rows reuse InferenceX runs): an
+assumption for sources that do not state it."""
 
 # Uniform lengths in [r·L, L] have mean (1 + r)/2 · L (InferenceX bench_serving --random-range-ratio).
 def row_lengths(row: Measurement) -> tuple[float, float] | None:
@@ -69,7 +74,7 @@ class EstimatePredictor:
                 e = estimate(sm, isl=round(isl), osl=max(1, round(osl)), offline=True)
             else:
                 conc = max(1, round((row.load_value or 1) / replicas))
-                e = estimate(sm, isl=round(isl), osl=max(1, round(osl)), concurrency=conc)
+                e = estimate(sm, isl=round(isl), osl=max(1, round(osl)), concurrency=conc, waves=BENCHMARK_WAVES)
         except HierroError as err:
             return Skip(f"cannot model: {err}")
         return RowPrediction(self._values(row, e, replicas))

@@ -89,8 +89,17 @@ def estimate_arrays(
     *,
     max_seqs: ArrayLike,
     max_batched_tokens: int = DEFAULT_MAX_BATCHED_TOKENS,
+    waves: float | None = None,
 ) -> EstimateArrays:
-    """Closed-loop steady state for arrays of (isl, osl, concurrency, memory cap)."""
+    """Closed-loop steady state for arrays of (isl, osl, concurrency, memory cap).
+
+    ``waves``: model a benchmark run rather than the steady state. Serving benchmarks
+    (vLLM/SGLang ``bench_serving`` with ``--max-concurrency N --num-prompts waves·N``, as
+    InferenceMAX runs them with waves = 10) start all N requests at once, so the first N prompts
+    queue for the prefill budget: the i-th finishes after ceil(i·isl/C) budget-sized prefill
+    steps. The reported mean TTFT averages that first wave (weight 1/waves) with the steady
+    state (weight 1 - 1/waves).
+    """
     isl_a, osl_a, n_a, cap_a = np.broadcast_arrays(
         np.asarray(isl, dtype=np.float64),
         np.asarray(osl, dtype=np.float64),
@@ -120,7 +129,10 @@ def estimate_arrays(
         chunks = np.ceil(Li / avail)
         chunk = np.broadcast_to(Li / chunks, B.shape)
         before = np.broadcast_to(Li / 2.0 - Li / chunks / 2.0, B.shape) * (chunks > 1)
-        t_chunk = _iteration_time(sm, B, chunk, np.ones_like(B), before, full_ctx)
+        # the prompt's step also carries the steady prefill load of the other arrivals
+        t_chunk = _iteration_time(
+            sm, B, np.maximum(chunk, p), np.maximum(p / Li, 1.0), before, full_ctx
+        )
         service = 0.5 * t + chunks * t_chunk + overhead
         waiting = (n_a[:, None] - B) / X  # Little's law on the requests not decoding
         return waiting - service, t, X, service
@@ -152,6 +164,15 @@ def estimate_arrays(
     _, t_b, x_b, service = balance(b_sel[:, None])
     t_sel, x_sel = t_b[:, 0], x_b[:, 0]
     ttft = np.maximum(service[:, 0], (n_a - b_sel) / x_sel)
+    if waves is not None and waves >= 1:
+        admitted = np.minimum(n_a, np.minimum(cap_a, float(DEFAULT_MAX_SEQS)))
+        steps = np.ceil(admitted * isl_a / C)
+        per_step = np.minimum(C, admitted * isl_a)
+        t_full = _iteration_time(
+            sm, np.zeros_like(n_a), per_step, per_step / isl_a, np.zeros_like(n_a), np.zeros_like(n_a)
+        )
+        first = t_full * (steps + 1.0) / 2.0 + overhead
+        ttft = ttft + np.maximum(first - ttft, 0.0) / waves
     e2e = ttft + gen * t_sel
     req_s = n_a / e2e
     limits = np.stack([n_a, cap_a, np.full_like(n_a, DEFAULT_MAX_SEQS), budget_cap])
@@ -224,9 +245,11 @@ def estimate(
     offline: bool = False,
     mem_fraction: float = 0.9,
     max_batched_tokens: int = DEFAULT_MAX_BATCHED_TOKENS,
+    waves: float | None = None,
 ) -> Estimate:
     """Estimate one instance at fixed lengths: a closed loop of ``concurrency`` requests, or
-    offline maximum throughput."""
+    offline maximum throughput. ``waves`` models a benchmark run of waves x concurrency
+    requests started at once (see :func:`estimate_arrays`); None is the steady state."""
     if isl < 1 or osl < 1:
         raise HierroError(f"isl and osl must be >= 1 token, got isl={isl}, osl={osl}")
     if not offline and (concurrency is None or concurrency < 1):
@@ -237,7 +260,10 @@ def estimate(
     )
     check_fits(mem, what=f"{sm.model.id} {sm.plan.weight_dtype} on {sm.plan.devices}x {sm.accel.id} ({sm.plan.label()})")
     n = mem.max_seqs * 4 if offline else int(concurrency or 1)
-    arr = estimate_arrays(sm, isl, osl, n, max_seqs=mem.max_seqs, max_batched_tokens=max_batched_tokens)
+    arr = estimate_arrays(
+        sm, isl, osl, n, max_seqs=mem.max_seqs, max_batched_tokens=max_batched_tokens,
+        waves=None if offline else waves,
+    )
     b = float(arr.batch[0])
     prefill = sm.cost(StepShape(prefill_tokens=float(isl), prefill_seqs=1.0, sampled=1.0))
     decode = sm.cost(StepShape(decode_seqs=b / sm.plan.pp, decode_ctx=isl + osl / 2.0))

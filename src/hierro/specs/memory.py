@@ -77,7 +77,8 @@ def weight_bytes_per_device(model: ModelArch, plan: Plan) -> float:
     # vocab-parallel embedding and LM head (Megatron-LM, Shoeybi et al. 2019, section 3)
     emb, head = wh * p.embedding / plan.tp, wh * p.lm_head / plan.tp
     ends = emb + head if plan.pp == 1 else max(emb, head)
-    return per_layer * stage_layers + ends
+    final_norm = wh * model.hidden
+    return per_layer * stage_layers + ends + final_norm
 
 
 def kv_bytes_per_seq(model: ModelArch, plan: Plan, context: float) -> float:
