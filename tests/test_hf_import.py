@@ -121,3 +121,14 @@ def test_valid_plans_pass() -> None:
     Plan(tp=8).check(get_model("llama-3.1-70b"))
     Plan(tp=8, ep=8).check(get_model("mixtral-8x7b"))
     Plan(tp=8, ep=8, dp_attention=True, weight_dtype="fp8").check(get_model("deepseek-r1"))
+
+
+def test_repo_id_resolves_from_local_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ``org/name`` not in the catalog is read from the local Hugging Face cache, offline."""
+    cfg = model_files()["qwen3-8b"].config
+    snap = tmp_path / "models--acme--tiny-qwen" / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text(json.dumps(cfg))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    arch = get_model("acme/tiny-qwen")
+    assert arch.params().total == get_model("qwen3-8b").params().total
