@@ -1,0 +1,140 @@
+"""Cross-validated accuracy of the fitted step-cost model on the bundled measurements.
+
+Runs grouped k-fold cross-validation (group = source kind x hardware x model) of
+:func:`hierro.accuracy.fit.crossval_report`, writes ``ACCURACY.md`` (per metric: n, median
+APE, p90 APE, bias; by hardware, source kind and framework; skip reasons), a log-log
+predicted-vs-measured plot ``docs/accuracy.png`` and the calibration fitted on all rows to
+``src/hierro/perf/data/efficiency_fitted.yaml``.
+
+    PYTHONPATH=src python benchmarks/accuracy.py [--k 5] [--out-dir .]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hierro.accuracy import ValidationResult, load_measurements
+from hierro.accuracy.fit import crossval_report
+from hierro.perf import Calibration
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADLINE = ("out_tok_s_per_gpu", "tpot_mean_ms", "ttft_mean_ms", "e2e_p50_ms")
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _table(title: str, stats: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [f"| {title} | n | median APE | p90 APE | bias |", "|---|---:|---:|---:|---:|"]
+    for name, s in stats.items():
+        lines.append(f"| {name} | {s['n']} | {_pct(s['median_ape'])} | {_pct(s['p90_ape'])} | "
+                     f"{_pct(s['median_signed'])} |")
+    return lines
+
+
+def markdown(cv: ValidationResult, calib: Calibration, k: int, seconds: float) -> str:
+    summary = {m: s.to_json_dict() for m, s in cv.summary().items()}
+    out = [
+        "# Accuracy of hierro's step-cost model",
+        "",
+        f"Grouped {k}-fold cross-validation on the bundled measurement set: each fold's "
+        "efficiencies are fitted (`hierro.accuracy.fit`) without any row of the test groups "
+        "(group = source kind x hardware x model), then the test rows are predicted. "
+        "APE = |p - m| / m; bias = median (p - m) / m.",
+        "",
+        f"{cv.n_rows} unique rows, {len({p.id for p in cv.points})} predicted; "
+        f"fitted on all rows: {calib.fitted_on}. Run time {seconds:.0f} s.",
+        "",
+        "Reproduce: `PYTHONPATH=src python benchmarks/accuracy.py`",
+        "",
+        "## All metrics",
+        "",
+        *_table("metric", {m: s["all"] for m, s in summary.items()}),
+        "",
+    ]
+    for attr in ("hardware", "source_kind", "framework"):
+        out += [f"## By {attr.replace('_', ' ')}", ""]
+        for m in HEADLINE:
+            if m in summary:
+                out += [f"### {m}", "", *_table(attr, summary[m][f"by_{attr}"]), ""]
+    out += ["## Skipped", "", "| reason | count |", "|---|---:|"]
+    out += [f"| {r.replace('|', '/')} | {n} |" for r, n in cv.skip_counts().items()]
+    out += ["", "![predicted vs measured](docs/accuracy.png)", ""]
+    return "\n".join(out)
+
+
+def plot(cv: ValidationResult, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(HEADLINE), figsize=(4.2 * len(HEADLINE), 4.2))
+    for ax, m in zip(axes, HEADLINE, strict=True):
+        pts = cv.points_of(m)
+        if not pts:
+            ax.set_visible(False)
+            continue
+        xs = [p.measured for p in pts]
+        ys = [p.predicted for p in pts]
+        ax.loglog(xs, ys, ".", ms=3, alpha=0.5)
+        lo, hi = min(xs + ys), max(xs + ys)
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+        for f in (0.7, 1.3):
+            ax.plot([lo, hi], [lo * f, hi * f], "k:", lw=0.6)
+        ax.set_title(f"{m} (n={len(pts)})")
+        ax.set_xlabel("measured")
+        ax.set_ylabel("predicted (cross-validated)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def calibration_yaml(calib: Calibration) -> str:
+    doc = {
+        "source": calib.source,
+        "as_of": calib.as_of,
+        "fitted_on": calib.fitted_on,
+        "rows": int(calib.fitted_on.split()[0]) if calib.fitted_on else 0,
+        "error": calib.error,
+        "entries": [e.model_dump(exclude_defaults=True) for e in calib.entries],
+        "ttft_overhead_s": dict(calib.ttft_overhead),
+    }
+    head = "# Efficiencies fitted by benchmarks/accuracy.py (hierro.accuracy.fit); do not edit.\n"
+    return head + yaml.safe_dump(doc, sort_keys=False, width=100)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--out-dir", type=Path, default=ROOT)
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    rows = load_measurements()
+    cv, calib = crossval_report(
+        rows, k=args.k, progress=lambda msg: print(f"[{time.perf_counter() - t0:6.1f} s] {msg}", flush=True)
+    )
+    seconds = time.perf_counter() - t0
+    out: Path = args.out_dir
+    (out / "ACCURACY.md").write_text(markdown(cv, calib, args.k, seconds), encoding="utf-8")
+    plot(cv, out / "docs" / "accuracy.png")
+    fitted = out / "src" / "hierro" / "perf" / "data" / "efficiency_fitted.yaml"
+    fitted.parent.mkdir(parents=True, exist_ok=True)
+    fitted.write_text(calibration_yaml(calib), encoding="utf-8")
+    for m, s in cv.summary().items():
+        o = s.overall
+        print(f"{m:20s} n={o.n:5d} median APE {100 * o.median_ape:5.1f}%  p90 {100 * o.p90_ape:6.1f}%  "
+              f"bias {100 * o.median_signed:+6.1f}%")
+    print(f"wrote {out / 'ACCURACY.md'}, {out / 'docs' / 'accuracy.png'}, {fitted}")
+    print(f"total {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

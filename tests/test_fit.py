@@ -1,0 +1,174 @@
+"""The fast evaluator equals the predictor; fitting recovers known efficiencies; cross-validation
+never scores a fit on its own training groups."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+import hierro.accuracy.fit as fitmod
+from hierro.accuracy import load_measurements, unique
+from hierro.accuracy.fast import (
+    FastPredictor,
+    Prepared,
+    RowSet,
+    exact_predictions,
+    prepare,
+    slot_values,
+)
+from hierro.accuracy.fit import Param, crossval_report, fit_prepared
+from hierro.accuracy.measurements import Measurement
+from hierro.accuracy.predictor import EstimatePredictor
+from hierro.accuracy.validate import RowPrediction, Skip
+from hierro.perf import Calibration, EfficiencyEntry, StepModel, default_calibration
+from hierro.specs import get_accelerator, get_model
+
+
+@pytest.fixture(scope="module")
+def rows() -> tuple[Measurement, ...]:
+    every = unique(load_measurements())
+    return every[::12]  # ~200 rows across sources, chips and frameworks
+
+
+@pytest.fixture(scope="module")
+def prep(rows: tuple[Measurement, ...]) -> Prepared:
+    return prepare(rows)
+
+
+def test_fast_predictor_equals_slow_predictor(rows: tuple[Measurement, ...], prep: Prepared) -> None:
+    calib = default_calibration()
+    fast = FastPredictor.build(prep, calib)
+    slow = EstimatePredictor(calib)
+    compared = 0
+    for row in rows:
+        a, b = slow.predict(row), fast.predict(row)
+        assert type(a) is type(b), row.id
+        if isinstance(a, Skip):
+            assert isinstance(b, Skip) and a.reason == b.reason
+            continue
+        assert isinstance(a, RowPrediction) and isinstance(b, RowPrediction)
+        assert set(a.values) == set(b.values)
+        for k, band in a.values.items():
+            assert b.values[k].value == pytest.approx(band.value, rel=1e-9), (row.id, k)
+            compared += 1
+    assert compared > 500
+
+
+def test_surrogate_step_times_equal_step_model(prep: Prepared) -> None:
+    """The precomputed op table prices both step shapes exactly as StepModel.time."""
+    from hierro.accuracy.fast import _shapes
+
+    calib = default_calibration()
+    v = slot_values(calib, prep.slots)
+    for g in prep.groups[:10]:
+        model_id, accel_id, plan, fw = g.key
+        sm = StepModel(get_model(model_id), get_accelerator(accel_id), plan, framework=fw, calib=calib)
+        ix = np.array(g.rows)
+        *shapes, _ = _shapes(prep.isl[ix], prep.osl[ix], prep.n[ix], prep.cap[ix], plan.pp)
+        T = RowSet.of(prep, g.rows).times(v)
+        for j, shape in enumerate(shapes):
+            ref = np.asarray(sm.time(shape)) * plan.pp
+            np.testing.assert_allclose(T[:, j], ref, rtol=1e-12)
+
+
+def test_surrogate_close_to_exact(prep: Prepared) -> None:
+    """The fit's 48-point grid root stays within a few % of the exact model."""
+    calib = default_calibration()
+    ok = prep.ok_indices()
+    rs = RowSet.of(prep, ok)
+    sur = rs.predict(slot_values(calib, prep.slots))
+    ex = exact_predictions(prep, calib, ok)
+    for m in ("out_tok_s", "tpot_mean_ms", "ttft_mean_ms"):
+        ref = np.array([ex[int(i)][m] for i in rs.idx])
+        rel = np.abs(sur[m] / ref - 1)
+        assert np.median(rel) < 0.005 and np.max(rel) < 0.05, m
+
+
+TRUTH = {
+    "hopper.gemm.compute": 0.50,
+    "hopper.memory": 0.72,
+    "trtllm.step_overhead": 2.2e-3,
+    "vllm.step_overhead": 4.0e-3,
+    "trtllm.request_overhead": 0.04,
+    "vllm.request_overhead": 0.06,
+}
+
+
+def _with_truth(base: Calibration, params: Sequence[Param]) -> Calibration:
+    entries = list(base.entries)
+    ttft = dict(base.ttft_overhead)
+    for p in params:
+        if p.name in TRUTH:
+            entries.extend(p.entries(TRUTH[p.name]))
+            if p.attr == "ttft":
+                ttft[p.patterns[0][1]] = TRUTH[p.name]
+    return Calibration("truth", "2026-01-01", tuple(entries), ttft)
+
+
+def test_fit_recovers_known_efficiencies() -> None:
+    every = unique(load_measurements())
+    chosen = [r for r in every if r.hardware in ("h100-sxm", "h200-sxm")
+              and r.framework in ("trtllm", "vllm") and r.load_kind == "concurrency"][::4]
+    prep0 = prepare(chosen)
+    truth = _with_truth(default_calibration(), fitmod.parameters())
+    ok = prep0.ok_indices()
+    rs = RowSet.of(prep0, ok)
+    pred = rs.predict(slot_values(truth, prep0.slots))
+    synthetic = list(chosen)
+    for pos, i in enumerate(rs.idx):
+        row = chosen[int(i)]
+        change: dict[str, Any] = {}
+        for m in ("out_tok_s_per_gpu", "tpot_mean_ms", "ttft_mean_ms", "e2e_p50_ms"):
+            change[m] = float(pred[m][pos])
+        for m in ("out_tok_s", "req_s", "ttft_p50_ms", "tpot_p50_ms", "tpot_p99_ms",
+                  "ttft_p99_ms", "e2e_p99_ms"):
+            change[m] = None
+        synthetic[int(i)] = dataclasses.replace(row, **change)
+    prep1 = prepare(synthetic)
+    fit = fit_prepared(prep1, base=default_calibration(), max_nfev=40)
+    got = dict(zip((p.name for p in fit.params), fit.values, strict=True))
+    for name, want in TRUTH.items():
+        assert got[name] == pytest.approx(want, rel=0.05), (name, got[name])
+
+
+def test_crossval_never_scores_on_training_groups(
+    rows: tuple[Measurement, ...], prep: Prepared, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[set[tuple[str, str, str]]] = []
+    scored: list[set[tuple[str, str, str]]] = []
+    real_fit = fitmod.fit_prepared
+    real_build = FastPredictor.build
+
+    def fake_fit(p: Prepared, idx: Sequence[int] | None = None, **kw: Any) -> fitmod.FitResult:
+        if idx is not None:
+            seen.append({p.rows[i].group_key for i in idx})
+        kw["max_nfev"] = 2
+        return real_fit(p, idx, **kw)
+
+    def fake_build(p: Prepared, calib: Calibration, idx: Sequence[int] | None = None) -> FastPredictor:
+        if idx is not None:
+            scored.append({p.rows[i].group_key for i in idx})
+        return real_build(p, calib, idx)
+
+    monkeypatch.setattr(fitmod, "fit_prepared", fake_fit)
+    monkeypatch.setattr(fitmod.FastPredictor, "build", staticmethod(fake_build))
+    cv, calib = crossval_report(rows, k=3)
+    assert len(seen) == 3 and len(scored) >= 3
+    for train, test in zip(seen, scored[:3], strict=True):
+        assert not train & test
+    assert {p.id for p in cv.points} <= {r.id for r in rows}
+    assert "crossval" in calib.error and calib.entries
+
+
+def test_fitted_entries_win_lookups() -> None:
+    base = default_calibration()
+    p = Param("hopper.memory", "memory", (("hopper", "*", "gemm"), ("hopper", "*", "moe")))
+    c = Calibration("x", "2026-01-01", (*base.entries, *p.entries(0.61)))
+    assert c.memory("hopper", "vllm", "gemm", "fp8") == 0.61
+    assert c.memory("hopper", "vllm", "moe", "bf16") == 0.61
+    assert c.memory("blackwell", "vllm", "gemm", "fp8") == base.memory("blackwell", "vllm", "gemm", "fp8")
+    assert isinstance(p.entries(0.5)[0], EfficiencyEntry)
