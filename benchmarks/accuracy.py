@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hierro.accuracy import ValidationResult, load_measurements
 from hierro.accuracy.fit import crossval_report
 from hierro.perf import Calibration
+from hierro.perf.efficiency import dump_calibration
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADLINE = ("out_tok_s_per_gpu", "tpot_mean_ms", "ttft_mean_ms", "e2e_p50_ms")
@@ -97,20 +96,6 @@ def plot(cv: ValidationResult, path: Path) -> None:
     plt.close(fig)
 
 
-def calibration_yaml(calib: Calibration) -> str:
-    doc = {
-        "source": calib.source,
-        "as_of": calib.as_of,
-        "fitted_on": calib.fitted_on,
-        "rows": int(calib.fitted_on.split()[0]) if calib.fitted_on else 0,
-        "error": calib.error,
-        "entries": [e.model_dump(exclude_defaults=True) for e in calib.entries],
-        "ttft_overhead_s": dict(calib.ttft_overhead),
-    }
-    head = "# Efficiencies fitted by benchmarks/accuracy.py (hierro.accuracy.fit); do not edit.\n"
-    return head + yaml.safe_dump(doc, sort_keys=False, width=100)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--k", type=int, default=5)
@@ -127,7 +112,10 @@ def main() -> None:
     plot(cv, out / "docs" / "accuracy.png")
     fitted = out / "src" / "hierro" / "perf" / "data" / "efficiency_fitted.yaml"
     fitted.parent.mkdir(parents=True, exist_ok=True)
-    fitted.write_text(calibration_yaml(calib), encoding="utf-8")
+    fitted.write_text(
+        dump_calibration(calib, header="Efficiencies fitted by benchmarks/accuracy.py (hierro.accuracy.fit); do not edit."),
+        encoding="utf-8",
+    )
     for m, s in cv.summary().items():
         o = s.overall
         print(f"{m:20s} n={o.n:5d} median APE {100 * o.median_ape:5.1f}%  p90 {100 * o.p90_ape:6.1f}%  "

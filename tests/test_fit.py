@@ -24,7 +24,7 @@ from hierro.accuracy.fit import Param, crossval_report, fit_prepared
 from hierro.accuracy.measurements import Measurement
 from hierro.accuracy.predictor import EstimatePredictor
 from hierro.accuracy.validate import RowPrediction, Skip
-from hierro.perf import Calibration, EfficiencyEntry, StepModel, default_calibration
+from hierro.perf import Calibration, EfficiencyEntry, StepModel, starting_calibration
 from hierro.specs import get_accelerator, get_model
 
 
@@ -40,7 +40,7 @@ def prep(rows: tuple[Measurement, ...]) -> Prepared:
 
 
 def test_fast_predictor_equals_slow_predictor(rows: tuple[Measurement, ...], prep: Prepared) -> None:
-    calib = default_calibration()
+    calib = starting_calibration()
     fast = FastPredictor.build(prep, calib)
     slow = EstimatePredictor(calib)
     compared = 0
@@ -62,7 +62,7 @@ def test_surrogate_step_times_equal_step_model(prep: Prepared) -> None:
     """The precomputed op table prices both step shapes exactly as StepModel.time."""
     from hierro.accuracy.fast import _shapes
 
-    calib = default_calibration()
+    calib = starting_calibration()
     v = slot_values(calib, prep.slots)
     for g in prep.groups[:10]:
         model_id, accel_id, plan, fw = g.key
@@ -77,7 +77,7 @@ def test_surrogate_step_times_equal_step_model(prep: Prepared) -> None:
 
 def test_surrogate_close_to_exact(prep: Prepared) -> None:
     """The fit's 48-point grid root stays within a few % of the exact model."""
-    calib = default_calibration()
+    calib = starting_calibration()
     ok = prep.ok_indices()
     rs = RowSet.of(prep, ok)
     sur = rs.predict(slot_values(calib, prep.slots))
@@ -114,7 +114,7 @@ def test_fit_recovers_known_efficiencies() -> None:
     chosen = [r for r in every if r.hardware in ("h100-sxm", "h200-sxm")
               and r.framework in ("trtllm", "vllm") and r.load_kind == "concurrency"][::4]
     prep0 = prepare(chosen)
-    truth = _with_truth(default_calibration(), fitmod.parameters())
+    truth = _with_truth(starting_calibration(), fitmod.parameters())
     ok = prep0.ok_indices()
     rs = RowSet.of(prep0, ok)
     pred = rs.predict(slot_values(truth, prep0.slots))
@@ -129,7 +129,7 @@ def test_fit_recovers_known_efficiencies() -> None:
             change[m] = None
         synthetic[int(i)] = dataclasses.replace(row, **change)
     prep1 = prepare(synthetic)
-    fit = fit_prepared(prep1, base=default_calibration(), max_nfev=40)
+    fit = fit_prepared(prep1, base=starting_calibration(), max_nfev=40)
     got = dict(zip((p.name for p in fit.params), fit.values, strict=True))
     for name, want in TRUTH.items():
         assert got[name] == pytest.approx(want, rel=0.05), (name, got[name])
@@ -165,7 +165,7 @@ def test_crossval_never_scores_on_training_groups(
 
 
 def test_fitted_entries_win_lookups() -> None:
-    base = default_calibration()
+    base = starting_calibration()
     p = Param("hopper.memory", "memory", (("hopper", "*", "gemm"), ("hopper", "*", "moe")))
     c = Calibration("x", "2026-01-01", (*base.entries, *p.entries(0.61)))
     assert c.memory("hopper", "vllm", "gemm", "fp8") == 0.61

@@ -21,6 +21,7 @@ __all__ = [
     "PETA",
     "TB",
     "TERA",
+    "YEAR",
     "dtype_bytes",
     "from_gbit_per_s",
     "from_tflops",
@@ -42,6 +43,8 @@ GIB = 2**30
 """Binary gibibyte (engines size KV-cache blocks and memory fractions in these)."""
 
 HOUR = 3600.0
+YEAR = 365.25 * 24 * HOUR
+"""Julian year in seconds (depreciation lives, contract terms)."""
 BITS_PER_BYTE = 8
 
 # Bytes per element of each numeric format. fp4/int4 pack two values per byte; their block

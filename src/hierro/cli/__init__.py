@@ -11,8 +11,11 @@ import sys
 
 import typer
 
+from hierro.cli.calibrate import calibrate_cmd
 from hierro.cli.catalog import catalog_cmd
 from hierro.cli.estimate import estimate_cmd
+from hierro.cli.tco import tco_cmd
+from hierro.cli.train import train_cmd
 from hierro.cli.validate import validate_cmd
 from hierro.errors import HierroError
 
@@ -28,6 +31,9 @@ app = typer.Typer(
 app.command("estimate")(estimate_cmd)
 app.command("catalog")(catalog_cmd)
 app.command("validate")(validate_cmd)
+app.command("calibrate")(calibrate_cmd)
+app.command("tco")(tco_cmd)
+app.command("train")(train_cmd)
 
 
 def main() -> None:

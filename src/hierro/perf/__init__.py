@@ -5,8 +5,10 @@ from hierro.perf.efficiency import (
     Calibration,
     EfficiencyEntry,
     default_calibration,
+    dump_calibration,
     framework_family,
     load_calibration,
+    starting_calibration,
 )
 from hierro.perf.estimate import Estimate, EstimateArrays, estimate, estimate_arrays
 from hierro.perf.ops import Op, StepShape, build_ops
@@ -25,9 +27,11 @@ __all__ = [
     "StepShape",
     "build_ops",
     "default_calibration",
+    "dump_calibration",
     "estimate",
     "estimate_arrays",
     "framework_family",
     "load_calibration",
     "op_time",
+    "starting_calibration",
 ]

@@ -19,6 +19,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hierro.catalog import read_yaml
@@ -31,8 +32,10 @@ __all__ = [
     "Calibration",
     "EfficiencyEntry",
     "default_calibration",
+    "dump_calibration",
     "framework_family",
     "load_calibration",
+    "starting_calibration",
 ]
 
 OpClass = Literal[
@@ -171,8 +174,37 @@ def load_calibration(path: str | Path) -> Calibration:
     return _from_raw(read_yaml(p), str(p))
 
 
+def dump_calibration(calib: Calibration, *, header: str = "") -> str:
+    """A calibration as YAML in the schema :func:`load_calibration` reads."""
+    doc = {
+        "source": calib.source,
+        "as_of": calib.as_of,
+        "fitted_on": calib.fitted_on,
+        "rows": int(calib.fitted_on.split()[0]) if calib.fitted_on[:1].isdigit() else 0,
+        "error": calib.error,
+        "entries": [e.model_dump(exclude_defaults=True) for e in calib.entries],
+        "ttft_overhead_s": dict(calib.ttft_overhead),
+    }
+    head = "".join(f"# {line}\n" for line in header.splitlines())
+    return head + yaml.safe_dump(doc, sort_keys=False, width=100)
+
+
 @cache
-def default_calibration() -> Calibration:
-    """The efficiency table shipped with hierro."""
+def starting_calibration() -> Calibration:
+    """The documented starting estimates (``efficiency.yaml``): the prior every fit starts from,
+    so that no fit inherits values fitted on other data."""
     res = files("hierro.perf") / "data" / "efficiency.yaml"
     return _from_raw(read_yaml(res), "hierro/perf/data/efficiency.yaml")
+
+
+@cache
+def default_calibration() -> Calibration:
+    """The efficiency table shipped with hierro: the one fitted on the bundled measurements
+    (``efficiency_fitted.yaml``, written by ``benchmarks/accuracy.py``), else the documented
+    starting estimates (``efficiency.yaml``)."""
+    data = files("hierro.perf") / "data"
+    for name in ("efficiency_fitted.yaml", "efficiency.yaml"):
+        res = data / name
+        if res.is_file():
+            return _from_raw(read_yaml(res), f"hierro/perf/data/{name}")
+    raise CatalogError("hierro/perf/data holds no efficiency table; reinstall hierro")

@@ -206,6 +206,7 @@ class Estimate:
     framework: str
     plan_label: str
     devices: int
+    pp: int
     setting: Setting
     isl: int
     osl: int
@@ -273,6 +274,7 @@ def estimate(
         framework=sm.framework,
         plan_label=sm.plan.label(),
         devices=sm.plan.devices,
+        pp=sm.plan.pp,
         setting="offline" if offline else "closed-loop",
         isl=isl,
         osl=osl,

@@ -1,0 +1,69 @@
+"""``hierro train``: time, cost, energy and layout of a training run."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import typer
+
+from hierro.cli._shared import JsonOpt, emit_json, out
+from hierro.errors import HierroError
+from hierro.report.training import training_dict, training_tables
+from hierro.training import Layout, plan_training
+
+__all__ = ["parse_days", "train_cmd"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dwh]?)\s*$")
+_DAYS_PER = {"": 1.0, "d": 1.0, "w": 7.0, "h": 1.0 / 24.0}
+
+
+def parse_days(text: str) -> float:
+    """'90d', '12w', '36h' or a number of days -> days."""
+    m = _DURATION.match(text.lower())
+    if not m:
+        raise HierroError(f"--deadline must look like 90d, 12w or 36h, got {text!r}")
+    return float(m.group(1)) * _DAYS_PER[m.group(2)]
+
+
+def train_cmd(
+    model: Annotated[str, typer.Option(help="catalog id, config.json path, or cached HF repo id")] = "llama-3.1-405b",
+    tokens: Annotated[float, typer.Option(help="training tokens, e.g. 15.6e12")] = 15.6e12,
+    gpu: Annotated[str, typer.Option(help="accelerator id (see `hierro catalog gpus`)")] = "h100-sxm",
+    gpus: Annotated[int, typer.Option(help="accelerators in the cluster")] = 16384,
+    seq_len: Annotated[int, typer.Option(help="training sequence length")] = 8192,
+    batch_tokens: Annotated[float, typer.Option(help="global batch in tokens")] = 16 * 2**20,
+    deadline: Annotated[str | None, typer.Option(help="also size the cluster to finish in, e.g. 90d")] = None,
+    usd_per_gpu_hour: Annotated[
+        float | None, typer.Option(help="rental price (default: median of the catalog's cloud prices)")
+    ] = None,
+    dtype: Annotated[str, typer.Option(help="GEMM precision: bf16 or fp8")] = "bf16",
+    tp: Annotated[int | None, typer.Option(help="fix the layout: tensor parallel (with --pp, --dp)")] = None,
+    pp: Annotated[int, typer.Option(help="pipeline stages (with --tp)")] = 1,
+    dp: Annotated[int | None, typer.Option(help="data-parallel replicas (default: gpus / (tp·cp·pp))")] = None,
+    cp: Annotated[int, typer.Option(help="context parallel (with --tp)")] = 1,
+    ep: Annotated[int, typer.Option(help="expert parallel (with --tp)")] = 1,
+    zero: Annotated[int, typer.Option(help="ZeRO stage 0-3 (with --tp)")] = 1,
+    recompute: Annotated[str, typer.Option(help="none, selective or full (with --tp)")] = "selective",
+    as_json: JsonOpt = False,
+) -> None:
+    """How long, how much and how much energy to train a model; the layout and cluster to build."""
+    if dtype not in ("bf16", "fp8"):
+        raise HierroError(f"--dtype must be bf16 or fp8, got {dtype!r}")
+    if recompute not in ("none", "selective", "full"):
+        raise HierroError(f"--recompute must be none, selective or full, got {recompute!r}")
+    layout = None
+    if tp is not None:
+        shard = tp * cp * pp
+        d = dp if dp is not None else max(gpus // shard, 1)
+        layout = Layout(tp=tp, pp=pp, dp=d, cp=cp, ep=ep, zero=zero,
+                        recompute=recompute)  # type: ignore[arg-type]
+    plan = plan_training(
+        model, tokens, gpu, gpus, seq_len,
+        deadline_days=parse_days(deadline) if deadline else None,
+        usd_per_gpu_hour=usd_per_gpu_hour, global_batch_tokens=batch_tokens, dtype=dtype, layout=layout,
+    )
+    if as_json:
+        emit_json(training_dict(plan))
+    else:
+        out.print(training_tables(plan))

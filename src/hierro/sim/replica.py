@@ -1,0 +1,459 @@
+"""One serving instance: vLLM-V1-style continuous batching over a paged KV pool.
+
+Every engine step (Kwon et al., vLLM/PagedAttention, SOSP 2023; vLLM V1 ``Scheduler.schedule``):
+
+1. every running sequence that is decoding gets one token of the step's token budget
+   (``max_num_batched_tokens``) and, when its last block is full, a new KV block; when the pool
+   has no block left the most recently admitted running request is preempted (LIFO) and will
+   recompute its prompt and generated tokens later;
+2. running requests that are still prefilling get the next chunk of their prompt, in admission
+   order, as far as the budget allows (chunked prefill: Agrawal et al., Sarathi-Serve, OSDI 2024);
+3. if nobody was preempted, waiting requests are admitted first come first served while the
+   budget, ``max_num_seqs`` and the KV blocks of their first chunk allow; cached prefix blocks
+   (prefix caching) are not recomputed.
+
+The step lasts ``step_time(shape)``. A request's first token comes at the end of the step that
+completes its prompt; each later step adds one token.
+
+Closed-form decode. While nothing prefills and no waiting request can be admitted, every step
+is the same batch of B decodes whose mean context grows by one token per step, so step i lasts
+α + β·i (the decode time is linear in context between window knots) and k steps last
+k·α + β·k(k-1)/2. The replica jumps to the next event: a completion, a KV block shortfall, a
+window knot, or (by truncation to the step boundary that follows it) an arrival. A run costs
+O(requests + scheduling events), not O(decode iterations).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable
+
+from hierro.sim.engine import STEP, Engine, Event, SimError
+from hierro.sim.kvcache import KvPool
+from hierro.sim.steptime import DecodeTable, StepTime
+
+__all__ = ["Job", "Replica"]
+
+
+class Job:
+    """The mutable state of one request inside the simulator."""
+
+    __slots__ = (
+        "arrival", "cached", "d_join", "decoding", "finish_d", "first_sched", "first_token", "gen",
+        "generated", "hashes", "hit_tokens", "idx", "output", "pinned", "preemptions", "prompt",
+        "replica", "shared", "target",
+    )
+
+    def __init__(self, idx: int, arrival: float, prompt: int, output: int, hashes: list[int] | None) -> None:
+        self.idx = idx
+        self.arrival = arrival
+        self.prompt = prompt
+        self.output = output
+        self.hashes = hashes
+        self.generated = 0
+        self.cached = 0
+        """Tokens in the KV cache (for a decoder: at the time it joined the decode batch)."""
+        self.target = prompt
+        """Tokens to prefill before the next token is sampled (prompt + generated after a
+        preemption by recompute)."""
+        self.decoding = False
+        self.d_join = 0
+        self.finish_d = 0
+        self.gen = 0
+        self.shared = 0
+        self.pinned: list[int] = []
+        self.first_sched = -1.0
+        self.first_token = -1.0
+        self.preemptions = 0
+        self.hit_tokens = 0
+        self.replica = -1
+
+
+class Replica:
+    """A model instance with its own queue, running batch and KV pool."""
+
+    def __init__(
+        self,
+        index: int,
+        engine: Engine,
+        step_time: StepTime,
+        decode: DecodeTable,
+        pool: KvPool,
+        on_finish: Callable[[Job, float], None],
+        *,
+        max_num_batched_tokens: int = 8192,
+        max_num_seqs: int = 1024,
+        prefix_caching: bool = False,
+        hash_block_tokens: int = 512,
+        closed_form: bool = True,
+    ) -> None:
+        if max_num_batched_tokens < max_num_seqs:
+            raise SimError(f"max_num_batched_tokens ({max_num_batched_tokens}) must be >= max_num_seqs "
+                           f"({max_num_seqs}), as vLLM requires")
+        if decode.max_seqs < max_num_seqs:
+            raise SimError("the decode table is smaller than max_num_seqs")
+        self.index = index
+        self.engine = engine
+        self.step_time = step_time
+        self.decode = decode
+        self.pool = pool
+        self.on_finish = on_finish
+        self.C = max_num_batched_tokens
+        self.max_seqs = max_num_seqs
+        self.prefix = prefix_caching
+        self.hash_tokens = hash_block_tokens
+        self.k_cap = 1 << 62 if closed_form else 1
+        self.bt = pool.block_tokens
+        self.waiting: deque[Job] = deque()
+        self.running: dict[int, Job] = {}
+        self.prefilling: dict[int, Job] = {}
+        # the decode batch: B sequences; sequence i holds c_i = c_join_i + D - d_join_i tokens,
+        # so their total is S_off + B·D with S_off = Σ (c_join_i - d_join_i)
+        self.B = 0
+        self.S_off = 0
+        self.D = 0
+        self.phase = [0] * self.bt
+        self._finish: list[tuple[int, int, int, Job]] = []
+        self._event: Event | None = None
+        self._seg: tuple[float, int, float, float] | None = None
+        self._pending: list[tuple[Job, int]] | None = None
+        self._pending_t0 = 0.0
+        self._in_handler = False
+        self._step_alloc = False
+        # counters
+        self.steps = 0
+        self.mixed_steps = 0
+        self.segments = 0
+        self.preemptions = 0
+        self.busy_s = 0.0
+
+    # --- entry points ---------------------------------------------------------------------
+
+    def submit(self, job: Job, now: float) -> None:
+        """A request routed here at ``now``."""
+        job.replica = self.index
+        self.waiting.append(job)
+        if self._in_handler:
+            return
+        if self._event is None:
+            self._event = self.engine.schedule(now, STEP, self._on_boundary)
+        elif self._seg is not None:
+            self._truncate(now)
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.waiting) + len(self.running)
+
+    # --- the step boundary ----------------------------------------------------------------
+
+    def _on_boundary(self, now: float, _: object) -> None:
+        self._event = None
+        self._in_handler = True
+        try:
+            if self._seg is not None:
+                self._end_segment(now)
+            elif self._pending is not None:
+                self._end_step(now)
+            self._plan(now)
+        finally:
+            self._in_handler = False
+
+    def _plan(self, now: float) -> None:
+        if not self.running and not self.waiting:
+            return
+        if self.B and not self.prefilling and (not self.waiting or not self._admissible(self.waiting[0])):
+            k = self._segment_len()
+            if k >= 1:
+                self._start_segment(now, k)
+                return
+        self._step(now)
+
+    # --- closed-form decode segments --------------------------------------------------------
+
+    def _new_blocks(self, k: int) -> int:
+        """KV blocks the decode batch takes over the next k steps (each sequence takes one
+        when it writes the first token of a block)."""
+        bt, D, total = self.bt, self.D, 0
+        if k == 1:
+            return self.phase[-D % bt]  # those whose last block is full
+        for r, n in enumerate(self.phase):
+            if n:
+                u = (-(r + D)) % bt  # free slots in the sequence's last block
+                if k > u:
+                    total += n * (-(-(k - u) // bt))
+        return total
+
+    def _segment_len(self) -> int:
+        heap = self._finish
+        while heap[0][2] != heap[0][3].gen:
+            heapq.heappop(heap)
+        k = min(heap[0][0] - self.D, self.k_cap)
+        B = self.B
+        d0 = (self.S_off + B * self.D) / B
+        end = self.decode.piece_end(self.decode.piece(d0))
+        if end < math.inf:
+            k = min(k, math.floor(end - d0) + 1)
+        avail = self.pool.available
+        if B * (-(-k // self.bt)) > avail:
+            lo, hi = 0, k  # largest j in [0, k] with new_blocks(j) <= avail
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if self._new_blocks(mid) <= avail:
+                    lo = mid
+                else:
+                    hi = mid - 1
+            k = lo
+        return k
+
+    def _start_segment(self, now: float, k: int) -> None:
+        B = self.B
+        d0 = (self.S_off + B * self.D) / B
+        tab = self.decode
+        p = tab.piece(d0)
+        beta = float(tab.slope[B, p])
+        alpha = float(tab.value[B, p]) + beta * (d0 - tab.knots[p])
+        self._seg = (now, k, alpha, beta)
+        self.segments += 1
+        self._event = self.engine.schedule(now + _series(k, alpha, beta), STEP, self._on_boundary)
+
+    def _truncate(self, now: float) -> None:
+        """End the segment in flight at the first step boundary at or after ``now``."""
+        assert self._seg is not None and self._event is not None
+        t0, k, alpha, beta = self._seg
+        j = _steps_to_reach(now - t0, alpha, beta)
+        if j < k:
+            self._event.cancel()
+            self._seg = (t0, j, alpha, beta)
+            self._event = self.engine.schedule(t0 + _series(j, alpha, beta), STEP, self._on_boundary)
+
+    def _end_segment(self, now: float) -> None:
+        assert self._seg is not None
+        t0, k, _, _ = self._seg
+        self._seg = None
+        self.pool.alloc(self._new_blocks(k))
+        self.D += k
+        self.steps += k
+        self.busy_s += now - t0
+        self._complete(now)
+
+    # --- general steps ----------------------------------------------------------------------
+
+    def _step(self, now: float) -> None:
+        pool = self.pool
+        preempted = False
+        # 1. decodes first: one token and, at a block boundary, one block each
+        need = self._new_blocks(1) if self.B else 0
+        while need > pool.available:
+            self._preempt(next(reversed(self.running.values())))
+            preempted = True
+            need = self._new_blocks(1) if self.B else 0
+        pool.alloc(need)
+        self._step_alloc = True
+        budget = self.C - self.B
+        chunks: list[tuple[Job, int]] = []
+        # 2. running prefills, in admission order
+        for job in list(self.prefilling.values()):
+            if budget <= 0:
+                break
+            if job.idx not in self.prefilling:
+                continue
+            n = min(job.target - job.cached, budget)
+            nb = pool.blocks(job.cached + n) - pool.blocks(job.cached)
+            while nb > pool.available:
+                victim = next(reversed(self.running.values()))
+                self._preempt(victim)
+                preempted = True
+                if victim is job:
+                    break
+            if job.idx not in self.prefilling:
+                break
+            pool.alloc(nb)
+            chunks.append((job, n))
+            budget -= n
+        self._step_alloc = False
+        # 3. admissions, first come first served, unless this step preempted (and still has work)
+        if not preempted or not (chunks or self.B):
+            waiting = self.waiting
+            while waiting and budget > 0 and len(self.running) < self.max_seqs:
+                n = self._admit(waiting[0], budget, now)
+                if n == 0:
+                    break
+                job = waiting.popleft()
+                chunks.append((job, n))
+                budget -= n
+        B = self.B
+        if not chunks and not B:
+            if not self.running:
+                head = self.waiting[0]
+                raise SimError(f"replica {self.index}: request {head.idx} ({head.target} tokens) can "
+                               f"never be admitted: {pool.available} KV blocks available")
+            raise SimError(f"replica {self.index}: a step with no work ({len(self.running)} running)")
+        tp = ps = ctx = sampled = 0
+        for job, n in chunks:
+            tp += n
+            ps += 1
+            ctx += job.cached
+            if job.cached + n == job.target:
+                sampled += 1
+        dctx = (self.S_off + B * self.D) / B if B else 0.0
+        dt = self.step_time(float(tp), float(ps), ctx / ps if ps else 0.0, float(B), dctx, float(B + sampled))
+        self._pending = chunks
+        self._pending_t0 = now
+        self.mixed_steps += 1
+        self._event = self.engine.schedule(now + dt, STEP, self._on_boundary)
+
+    def _end_step(self, now: float) -> None:
+        chunks = self._pending
+        assert chunks is not None
+        self._pending = None
+        self.D += 1
+        self.steps += 1
+        self.busy_s += now - self._pending_t0
+        for job, n in chunks:
+            job.cached += n
+            if job.cached < job.target:
+                continue
+            del self.prefilling[job.idx]
+            self._publish(job)
+            job.generated += 1
+            if job.first_token < 0:
+                job.first_token = now
+            if job.generated >= job.output:
+                self._release(job, job.cached)
+                self.on_finish(job, now)
+            else:
+                self._join_decode(job)
+        self._complete(now)
+
+    # --- bookkeeping ----------------------------------------------------------------------
+
+    def _join_decode(self, job: Job) -> None:
+        D = self.D
+        job.decoding = True
+        job.d_join = D
+        job.finish_d = D + job.output - job.generated
+        self.B += 1
+        self.S_off += job.cached - D
+        self.phase[(job.cached - D) % self.bt] += 1
+        heapq.heappush(self._finish, (job.finish_d, job.idx, job.gen, job))
+
+    def _leave_decode(self, job: Job) -> int:
+        """Take a decoder out of the batch; returns its cached tokens now."""
+        job.decoding = False
+        self.B -= 1
+        self.S_off -= job.cached - job.d_join
+        self.phase[(job.cached - job.d_join) % self.bt] -= 1
+        job.gen += 1
+        return job.cached + self.D - job.d_join
+
+    def _complete(self, now: float) -> None:
+        heap, D = self._finish, self.D
+        while heap and heap[0][0] <= D:
+            fd, _, gen, job = heapq.heappop(heap)
+            if gen != job.gen:
+                continue
+            if fd != D:
+                raise SimError(f"request {job.idx} overran its last token ({fd} < {D})")
+            cached = self._leave_decode(job)
+            job.generated = job.output
+            self._release(job, cached)
+            self.on_finish(job, now)
+
+    def _release(self, job: Job, cached: int) -> None:
+        del self.running[job.idx]
+        self.pool.free(self.pool.blocks(cached) - job.shared)
+        if job.pinned:
+            self.pool.unpin(job.pinned)
+            job.pinned = []
+        job.shared = 0
+
+    def _preempt(self, job: Job) -> None:
+        """Preemption by recompute (vLLM V1): free the request's blocks; it waits at the head
+        of the queue and later prefills its prompt and generated tokens again."""
+        if job.decoding:
+            cached = self._leave_decode(job)
+            job.generated = job.output - (job.finish_d - self.D)
+            if self._step_alloc:
+                cached += 1  # its block for this step's token is already taken
+        else:
+            del self.prefilling[job.idx]
+            cached = job.cached
+        self._release(job, cached)
+        job.cached = 0
+        job.target = job.prompt + job.generated
+        job.preemptions += 1
+        self.preemptions += 1
+        self.waiting.appendleft(job)
+
+    def _hits(self, job: Job) -> tuple[int, int]:
+        """Cached leading prefix blocks of ``job`` and how many of them are evictable."""
+        if not self.prefix or not job.hashes:
+            return 0, 0
+        limit = min(len(job.hashes), (job.target - 1) // self.hash_tokens)
+        return self.pool.lookup(job.hashes, limit)
+
+    def _admissible(self, job: Job) -> bool:
+        if len(self.running) >= self.max_seqs:
+            return False
+        h, cold = self._hits(job)
+        hit = h * self.hash_tokens
+        n = min(job.target - hit, self.C - self.B)
+        nb = self.pool.blocks(hit + n) - h * self.pool.hash_blocks
+        return nb + cold * self.pool.hash_blocks <= self.pool.available
+
+    def _admit(self, job: Job, budget: int, now: float) -> int:
+        """Admit ``job`` with a first chunk of at most ``budget`` tokens; returns the chunk (0 if
+        its blocks do not fit)."""
+        pool = self.pool
+        h, cold = self._hits(job)
+        hit = h * self.hash_tokens
+        n = min(job.target - hit, budget)
+        nb = pool.blocks(hit + n) - h * pool.hash_blocks
+        if nb + cold * pool.hash_blocks > pool.available:
+            return 0
+        if h:
+            assert job.hashes is not None
+            job.pinned = job.hashes[:h]
+            pool.pin(job.pinned)
+            job.shared = h * pool.hash_blocks
+        pool.alloc(nb)
+        job.cached = hit
+        if job.first_sched < 0:
+            job.first_sched = now
+            job.hit_tokens = hit
+        self.running[job.idx] = job
+        self.prefilling[job.idx] = job
+        return n
+
+    def _publish(self, job: Job) -> None:
+        """Put the full prefix blocks of a finished prompt into the prefix cache."""
+        if not self.prefix or not job.hashes:
+            return
+        pool = self.pool
+        for h in job.hashes[len(job.pinned): min(len(job.hashes), job.prompt // self.hash_tokens)]:
+            if pool.publish(h):
+                job.pinned.append(h)
+                job.shared += pool.hash_blocks
+
+
+def _series(k: int, alpha: float, beta: float) -> float:
+    """Σ_{i<k} (α + β·i): the duration of k decode steps."""
+    return k * alpha + beta * (k * (k - 1) / 2)
+
+
+def _steps_to_reach(x: float, alpha: float, beta: float) -> int:
+    """Smallest j >= 1 with Σ_{i<j} (α + β·i) >= x."""
+    if x <= alpha:
+        return 1
+    if beta > 0:
+        b = alpha - beta / 2
+        j = max(1, math.ceil((-b + math.sqrt(b * b + 2 * beta * x)) / beta))
+    else:
+        j = max(1, math.ceil(x / alpha))
+    while j > 1 and _series(j - 1, alpha, beta) >= x:
+        j -= 1
+    while _series(j, alpha, beta) < x:
+        j += 1
+    return j

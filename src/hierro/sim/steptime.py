@@ -1,0 +1,232 @@
+"""A cheap, exact stand-in for :meth:`StepModel.time`, built once per instance.
+
+The simulator prices every engine step; ``StepModel.time`` builds about twenty op objects per
+call (~0.2 ms), too slow for millions of steps. Each op's time is a roofline
+(Williams et al., CACM 2009)::
+
+    t_op = max(F_op / (P · e_c), B_op / (BW · e_m)) + C_op / (BW_link · e_l) + n_op · t_launch
+
+and F_op, B_op and C_op are linear in a handful of features of the step shape: tokens, chunks,
+decoding sequences, sampled rows, the (query, key) pairs attended under each attention window,
+and the expert-hit fraction of an MoE layer. :class:`StepTime` fits those linear maps once from
+vectorised ``StepModel.cost`` calls on random probe shapes, checks the fit to 1e-9, and then
+prices a step with two small matrix-vector products.
+
+Decode-only steps get a table instead: for each batch size B the time is piecewise linear in
+the mean context d (linear between window knots d = w - 1), which is what lets the replica sum
+k decode steps in closed form (an arithmetic series).
+
+Pipeline parallelism is priced as the perf layer's estimate does: one iteration is ``pp``
+stage steps of a 1/pp micro-batch each.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from hierro.perf import StepModel, StepShape
+from hierro.sim.engine import SimError
+
+__all__ = ["DecodeTable", "StepTime"]
+
+F64 = NDArray[np.float64]
+
+_FIT_RTOL = 1e-9
+_PROBES_PER_FEATURE = 6
+
+
+def _attended(ctx: F64, window: int | None, linear: bool) -> F64:
+    """Mean keys attended at context ``ctx`` (as ``perf.ops._attended_mean``)."""
+    if linear:
+        return np.zeros_like(ctx)
+    return ctx if window is None else np.minimum(ctx, float(window))
+
+
+@dataclass(frozen=True, slots=True)
+class _AttnKind:
+    window: int | None
+    linear: bool
+
+
+class StepTime:
+    """Fitted per-op linear model of :meth:`StepModel.time` for mixed prefill/decode steps.
+
+    ``__call__(tp, ps, pctx, ds, dctx, sampled)`` mirrors :class:`StepShape`: ``tp`` prefill
+    tokens in ``ps`` chunks after ``pctx`` cached tokens on average, ``ds`` decodes at mean
+    context ``dctx``, ``sampled`` rows of logits. Returns seconds of one engine iteration.
+    """
+
+    def __init__(self, sm: StepModel, *, max_tokens: int = 8192, max_seqs: int = 1024,
+                 max_ctx: int = 131072, seed: int = 0) -> None:
+        self.sm = sm
+        self.pp = sm.plan.pp
+        kinds: list[_AttnKind] = []
+        moes: list[tuple[float, float]] = []
+        for layer, _ in sm.model.groups:
+            k = _AttnKind(layer.attn.window, layer.attn.kind == "linear")
+            if not k.linear and k not in kinds:
+                kinds.append(k)
+            if layer.mlp.kind == "moe":
+                km = (float(layer.mlp.top_k), float(layer.mlp.n_experts))
+                if km not in moes:
+                    moes.append(km)
+        self._kinds = tuple(kinds)
+        self._moes = tuple(moes)
+        self._kinds_scalar = tuple((None if k.window is None else float(k.window), k.linear) for k in kinds)
+        self._moe_bases = tuple(1.0 - tk / ne for tk, ne in moes)
+        rng = np.random.default_rng(seed)
+        n_feat = 5 + 3 * len(kinds) + len(moes)
+        n = _PROBES_PER_FEATURE * n_feat + 64
+        tp = np.floor(np.exp(rng.uniform(0, math.log(max_tokens), n)) * (rng.random(n) < 0.8))
+        ps = np.where(tp > 0, np.minimum(rng.integers(1, 17, n), np.maximum(tp, 1)), 0).astype(float)
+        # contexts log-uniform so that every window knot has probes on both sides
+        pctx = np.floor(np.exp(rng.uniform(0, math.log(max_ctx), n)) * (rng.random(n) < 0.7))
+        ds = np.floor(rng.uniform(0, max_seqs, n))
+        dctx = np.floor(np.exp(rng.uniform(0, math.log(max_ctx), n))) - 1.0
+        # exercise the zero cases: decode-only and prefill-only steps
+        tp[: n // 8] = 0.0
+        ps[: n // 8] = 0.0
+        ds[n // 8: n // 4] = 0.0
+        sampled = ds + np.floor(rng.random(n) * (ps + 1))
+        shape = StepShape(tp, ps, pctx, ds, dctx, sampled)
+        cost = sm.cost(shape)
+        phi = self.features(tp, ps, pctx, ds, dctx, sampled)
+        scale = np.maximum(np.max(phi, axis=0), 1e-300)
+        rows_c, rows_m, rows_k, launch, active = [], [], [], [], []
+        for op in cost.ops:
+            ys = [np.broadcast_to(np.asarray(y, dtype=float), (n,)) for y in (op.compute_s, op.memory_s, op.comm_s)]
+            coefs = []
+            for y in ys:
+                top = float(np.max(np.abs(y)))
+                if top == 0.0:
+                    coefs.append(np.zeros(phi.shape[1]))
+                    continue
+                c = np.linalg.lstsq(phi / scale, y / top, rcond=None)[0]
+                c[np.abs(c) < 1e-11] = 0.0  # lstsq round-off on features the op ignores
+                c = c * top / scale
+                err = float(np.max(np.abs(phi @ c - y)))
+                if err > _FIT_RTOL * top:
+                    raise SimError(
+                        f"step-time surrogate: op {op.name} of {sm.model.id} is not linear in the "
+                        f"step features (residual {err:.3g} s); extend sim.steptime.features"
+                    )
+                coefs.append(c)
+            rows_c.append(coefs[0])
+            rows_m.append(coefs[1])
+            rows_k.append(coefs[2])
+            t = np.broadcast_to(np.asarray(op.time_s, dtype=float), (n,))
+            lat = t - np.maximum(ys[0], ys[1]) - ys[2]
+            launch.append(float(np.max(lat)))
+            active.append((coefs[0] != 0) | (coefs[1] != 0) | (coefs[2] != 0))
+        self._C = np.array(rows_c)
+        self._M = np.array(rows_m)
+        self._K = np.array(rows_k).sum(axis=0)
+        self._L = np.array(launch)
+        self._A = np.array(active, dtype=float)
+        self._over = float(cost.overhead_s)
+        self._n_ops = len(rows_c)
+        self._CMK = np.vstack([self._C, self._M, self._K[None, :]])
+        self._launch: dict[tuple[bool, ...], float] = {}
+
+    def features(self, tp: F64, ps: F64, pctx: F64, ds: F64, dctx: F64, sampled: F64) -> F64:
+        """Feature matrix (n, f) of step shapes: the quantities every op is linear in."""
+        q = tp / np.maximum(ps, 1.0)
+        mean_keys = pctx + (q + 1.0) / 2.0
+        cols = [np.ones_like(tp), tp, ps, ds, sampled]
+        for k in self._kinds:
+            cols.append(tp * _attended(mean_keys, k.window, k.linear))
+            cols.append(ps * _attended(pctx, k.window, k.linear))
+            cols.append(ds * _attended(dctx + 1.0, k.window, k.linear))
+        T = tp + ds
+        for top_k, n_exp in self._moes:
+            cols.append(1.0 - (1.0 - top_k / n_exp) ** np.maximum(T, 0.0))
+        return np.stack(cols, axis=-1)
+
+    def __call__(self, tp: float, ps: float, pctx: float, ds: float, dctx: float, sampled: float) -> float:
+        """Seconds of one engine iteration of this shape (``pp`` stage steps of 1/pp of it)."""
+        pp = self.pp
+        if pp > 1:
+            tp, ps, ds, sampled = tp / pp, ps / pp, ds / pp, sampled / pp
+        # the scalar twin of features(): plain floats, no array round trips
+        q = tp / ps if ps > 1.0 else tp
+        mean_keys = pctx + (q + 1.0) * 0.5
+        phi = [1.0, tp, ps, ds, sampled]
+        for window, _ in self._kinds_scalar:
+            if window is None:
+                phi += (tp * mean_keys, ps * pctx, ds * (dctx + 1.0))
+            else:
+                phi += (tp * min(mean_keys, window), ps * min(pctx, window), ds * min(dctx + 1.0, window))
+        T = tp + ds
+        for base in self._moe_bases:
+            phi.append(1.0 - base ** T if T > 0.0 else 0.0)
+        x = np.array(phi)
+        y = self._CMK @ x
+        n = self._n_ops
+        key = (tp > 0.0, ps > 0.0, ds > 0.0, sampled > 0.0)
+        launch = self._launch.get(key)
+        if launch is None:
+            launch = self._launch[key] = float(self._L @ ((self._A @ (x > 0)) > 0)) + self._over
+        return (float(np.maximum(y[:n], y[n:2 * n]).sum()) + float(y[-1]) + launch) * pp
+
+    def exact(self, tp: float, ps: float, pctx: float, ds: float, dctx: float, sampled: float) -> float:
+        """The same iteration priced by ``StepModel.time`` itself (for checks)."""
+        pp = self.pp
+        shape = StepShape(tp / pp, ps / pp, pctx, ds / pp, dctx, sampled / pp)
+        return float(self.sm.time(shape)) * pp
+
+
+class DecodeTable:
+    """Decode-only iteration time t(B, d) = v_p[B] + s_p[B]·(d - knot_p) on window pieces p.
+
+    ``d`` is the mean cached context of the B decoding sequences; every decode step raises it
+    by exactly one, so within a piece the times of consecutive steps form an arithmetic series.
+    """
+
+    def __init__(self, sm: StepModel, max_seqs: int) -> None:
+        self.pp = pp = sm.plan.pp
+        knots = sorted({float(lay.attn.window - 1) for lay, _ in sm.model.groups
+                        if lay.attn.window is not None and lay.attn.kind != "linear"})
+        self.knots: tuple[float, ...] = (0.0, *knots)
+        B = np.arange(1, max_seqs + 1, dtype=float)
+        P = len(self.knots)
+        ends = [*self.knots[1:], self.knots[-1] + 65536.0]
+        d0 = np.repeat(np.array(self.knots), max_seqs)
+        d1 = np.repeat(np.array(ends), max_seqs)
+        dm = 0.5 * (d0 + d1) + 0.25
+        BB = np.tile(B, P)
+
+        def t(d: F64) -> F64:
+            shape = StepShape(decode_seqs=BB / pp, decode_ctx=d, sampled=BB / pp)
+            return np.asarray(sm.time(shape), dtype=float) * pp
+
+        t0, t1, tm = t(d0), t(d1), t(dm)
+        slope = (t1 - t0) / (d1 - d0)
+        err = np.max(np.abs(t0 + slope * (dm - d0) - tm) / tm)
+        if err > _FIT_RTOL:
+            raise SimError(f"decode step time of {sm.model.id} is not piecewise linear in context "
+                           f"(relative error {err:.3g}); the closed-form decode advance needs it")
+        # row 0 is unused so that row B is batch size B
+        self.value = np.vstack([np.zeros((1, P)), t0.reshape(P, max_seqs).T])
+        self.slope = np.vstack([np.zeros((1, P)), slope.reshape(P, max_seqs).T])
+        self.max_seqs = max_seqs
+
+    def piece(self, d: float) -> int:
+        """Index of the piece that holds mean context ``d``."""
+        p = 0
+        for i, k in enumerate(self.knots):
+            if d >= k:
+                p = i
+        return p
+
+    def piece_end(self, p: int) -> float:
+        """Largest context of piece ``p`` (inf for the last)."""
+        return self.knots[p + 1] if p + 1 < len(self.knots) else math.inf
+
+    def time(self, B: int, d: float) -> float:
+        """Seconds of one decode iteration of B sequences at mean context d."""
+        p = self.piece(d)
+        return float(self.value[B, p] + self.slope[B, p] * (d - self.knots[p]))

@@ -1,0 +1,95 @@
+"""A training layout: how a model is split over a cluster, and the checks that it can be.
+
+Conventions follow Megatron-LM (Shoeybi et al. 2019; Narayanan et al. 2021, arXiv:2104.04473;
+Korthikanti et al. 2022, arXiv:2205.05198) and Megatron-Core's MoE:
+
+- ``tp`` tensor parallel with sequence parallelism (GEMMs and heads split, activations split),
+  innermost, so it uses the scale-up domain first;
+- ``cp`` context parallel: each sequence is split into ``cp`` chunks (load-balanced, so each rank
+  does 1/cp of the attention), keys and values are all-gathered (Llama 3, arXiv:2407.21783 §3.3.2);
+- ``pp`` pipeline stages, each with ``vpp`` interleaved virtual stages (Narayanan 2021 §2.2.2);
+- ``dp`` data-parallel replicas; dense weights are replicated over dp·cp ranks;
+- ``ep`` expert parallel: the experts of a MoE layer are split over ``ep`` of the dp·cp ranks,
+  so expert weights are replicated over dp·cp/ep ranks;
+- ``zero``: ZeRO stage (Rajbhandari et al. 2020, arXiv:1910.02054) sharding optimizer states (1),
+  gradients (2) and weights (3, = FSDP) over the data-parallel ranks that replicate them;
+- ``recompute``: ``none`` keeps every activation; ``selective`` recomputes the attention core
+  (Korthikanti 2022 §5); ``full`` keeps only each layer's input and recomputes the layer.
+
+Devices = tp · cp · pp · dp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from hierro.errors import PlanError
+from hierro.specs import ModelArch
+
+__all__ = ["Layout", "Recompute", "check_layout"]
+
+Recompute = Literal["none", "selective", "full"]
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Degrees of parallelism and the memory-saving choices of one training job."""
+
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    cp: int = 1
+    ep: int = 1
+    vpp: int = 1
+    micro_batch: int = 1
+    recompute: Recompute = "selective"
+    zero: int = 1
+
+    @property
+    def devices(self) -> int:
+        return self.tp * self.cp * self.pp * self.dp
+
+    def label(self) -> str:
+        parts = [f"TP{self.tp}", f"CP{self.cp}", f"PP{self.pp}"]
+        if self.vpp > 1:
+            parts[-1] += f"x{self.vpp}"
+        parts += [f"DP{self.dp}", f"EP{self.ep}", f"mb{self.micro_batch}", f"ZeRO-{self.zero}",
+                  f"recompute={self.recompute}"]
+        return " ".join(parts)
+
+
+def check_layout(layout: Layout, model: ModelArch, seq_len: int, gpus: int | None = None) -> None:
+    """Raise :class:`PlanError` (one line) if ``layout`` cannot run ``model`` on ``gpus`` devices."""
+    lay = layout
+    for name in ("tp", "pp", "dp", "cp", "ep", "vpp", "micro_batch"):
+        v = getattr(lay, name)
+        if v < 1:
+            raise PlanError(f"{name} must be >= 1, got {v}")
+    if lay.zero not in (0, 1, 2, 3):
+        raise PlanError(f"ZeRO stage must be 0, 1, 2 or 3, got {lay.zero}")
+    if gpus is not None and lay.devices != gpus:
+        raise PlanError(
+            f"layout {lay.label()} uses tp·cp·pp·dp = {lay.devices} GPUs, not the {gpus} of the cluster"
+        )
+    first = model.groups[0][0]
+    heads = first.attn.n_heads if first.attn.kind != "linear" else first.attn.lin_value_heads
+    if heads % lay.tp:
+        raise PlanError(f"tp={lay.tp} does not divide the {heads} attention heads of {model.id}")
+    if lay.pp > model.n_layers:
+        raise PlanError(f"pp={lay.pp} exceeds the {model.n_layers} layers of {model.id}")
+    per_stage = -(-model.n_layers // lay.pp)
+    if lay.vpp > per_stage:
+        raise PlanError(f"vpp={lay.vpp} exceeds the {per_stage} layers per pipeline stage")
+    if lay.vpp > 1 and lay.pp == 1:
+        raise PlanError("interleaved stages (vpp > 1) need pp > 1")
+    if seq_len % lay.cp:
+        raise PlanError(f"cp={lay.cp} does not divide the sequence length {seq_len}")
+    if lay.ep > 1:
+        experts = max((lay_.mlp.n_experts for lay_, _ in model.groups), default=0)
+        if experts == 0:
+            raise PlanError(f"ep={lay.ep} but {model.id} has no experts")
+        if experts % lay.ep:
+            raise PlanError(f"ep={lay.ep} does not divide the {experts} experts of {model.id}")
+        if (lay.dp * lay.cp) % lay.ep:
+            raise PlanError(f"ep={lay.ep} must divide dp·cp = {lay.dp * lay.cp}")

@@ -1,0 +1,44 @@
+"""``train_cmd`` end to end through a local typer app (exit 2 and one line on bad input)."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from typer.testing import CliRunner
+
+from hierro.cli.train import parse_days, train_cmd
+from hierro.errors import HierroError
+
+app = typer.Typer()
+app.command("train")(train_cmd)
+app.command("noop")(lambda: None)
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    r = CliRunner().invoke(app, ["train", *args])
+    if isinstance(r.exception, HierroError):
+        return 2, str(r.exception)
+    return r.exit_code, r.stdout
+
+
+def test_parse_days() -> None:
+    assert parse_days("90d") == 90 and parse_days("2w") == 14 and parse_days("36h") == 1.5
+
+
+def test_train_json() -> None:
+    code, text = _invoke("--model", "llama-3.1-70b", "--tokens", "2e12", "--gpus", "1024", "--json")
+    assert code == 0, text
+    d = json.loads(text)
+    assert 0.2 < d["mfu"] < 0.7 and d["gpu_hours"] > 0 and "TCO" in d["price_source"]
+
+
+def test_train_tables_with_deadline() -> None:
+    code, text = _invoke("--model", "llama-3.1-70b", "--tokens", "2e12", "--gpus", "1024", "--deadline", "30d")
+    assert code == 0, text
+    assert "MFU" in text and "goodput" in text and "to finish in 30 days" in text
+
+
+def test_train_bad_layout_exit_2() -> None:
+    code, text = _invoke("--gpus", "1000", "--tp", "8", "--pp", "16", "--dp", "8")
+    assert code == 2 and "\n" not in text

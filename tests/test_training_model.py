@@ -1,0 +1,138 @@
+"""Training compute, memory, reliability and planner: formulas, invariants and bad input."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hierro.errors import HierroError
+from hierro.specs import get_accelerator, get_model
+from hierro.training import (
+    Layout,
+    compute_optimal,
+    korthikanti_layer_bytes,
+    plan_training,
+    reliability,
+    six_nd_flops,
+    train_flops,
+    train_memory,
+)
+from hierro.training.reliability import LLAMA3_FAILURES_PER_GPU_HOUR
+
+L405 = get_model("llama-3.1-405b")
+DSV3 = get_model("deepseek-v3")
+L70 = get_model("llama-3.1-70b")
+H100 = get_accelerator("h100-sxm")
+
+
+def test_flops_are_6nd_plus_attention() -> None:
+    c6 = six_nd_flops(L405, 15.6e12)
+    assert c6 == pytest.approx(6 * 405.85e9 * 15.6e12, rel=1e-3)
+    c = train_flops(L405, 15.6e12, 8192)
+    # attention at 8k adds a few percent: 3 x 126 layers x 2·128·256 x ~4096 pairs per token
+    assert 1.02 < c / c6 < 1.08
+    # MoE counts active parameters
+    assert six_nd_flops(DSV3, 1.0) == pytest.approx(6 * 37.55e9, rel=1e-3)
+
+
+def test_chinchilla() -> None:
+    co = compute_optimal(5.76e23)  # Chinchilla's budget: 70B on 1.4T tokens
+    assert co.params == pytest.approx(69.3e9, rel=0.02)
+    assert co.tokens == pytest.approx(20 * co.params)
+    with pytest.raises(HierroError):
+        compute_optimal(-1.0)
+
+
+def test_korthikanti_formula() -> None:
+    # GPT-3 175B, s=2048, b=1, h=12288, a=96: table 2 of Korthikanti 2022
+    sbh = 2048 * 12288
+    assert korthikanti_layer_bytes(2048, 1, 12288, 96) == pytest.approx(sbh * (34 + 5 * 96 * 2048 / 12288))
+    assert korthikanti_layer_bytes(2048, 1, 12288, 96, t=8, recompute="selective") == pytest.approx(sbh * 34 / 8)
+    assert korthikanti_layer_bytes(2048, 1, 12288, 96, t=8, recompute="full") == pytest.approx(2 * sbh / 8)
+
+
+def test_reliability_llama3() -> None:
+    r = reliability(16384, 405e9)
+    assert r.mtbf_s / 3600 == pytest.approx(3.09, rel=0.02)  # ~1 failure per 3 h
+    assert r.checkpoint_interval_s == pytest.approx(math.sqrt(2 * r.mtbf_s * r.checkpoint_s))
+    assert 0.85 < r.goodput < 0.97  # Llama 3: >90% effective training time
+    assert abs(LLAMA3_FAILURES_PER_GPU_HOUR / 1.97e-5 - 1) < 0.01
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(min_value=8, max_value=65536), st.integers(min_value=1, max_value=65536))
+def test_more_gpus_never_lengthen_a_run_at_fixed_efficiency(g: int, extra: int) -> None:
+    # wall-clock = C / (G · peak · MFU · goodput(G)) with MFU fixed
+    def wall(n: int) -> float:
+        return 1.0 / (n * reliability(n, 405e9).goodput)
+
+    assert wall(g + extra) <= wall(g) * (1 + 1e-12)
+
+
+_BASE = {"tp": 2, "pp": 2, "dp": 4, "cp": 2, "ep": 1}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(["tp", "pp", "dp", "cp"]),
+    st.sampled_from([0, 1, 2, 3]),
+    st.sampled_from(["none", "selective", "full"]),
+    st.integers(min_value=1, max_value=64),
+)
+def test_memory_never_rises_with_a_sharding_degree(dim: str, zero: int, rc: str, m: int) -> None:
+    # L70 has 80 layers; pp in {2, 4, 8, 16} divides them
+    base = Layout(**_BASE, zero=zero, recompute=rc)  # type: ignore[arg-type]
+    bigger = Layout(**{**_BASE, dim: _BASE[dim] * 2}, zero=zero, recompute=rc)  # type: ignore[arg-type]
+    a = train_memory(L70, base, 8192, m, H100.hbm_bytes).total_bytes
+    b = train_memory(L70, bigger, 8192, m, H100.hbm_bytes).total_bytes
+    if dim == "dp" and zero == 0:
+        assert b == pytest.approx(a)
+    else:
+        assert b <= a * (1 + 1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from([1, 2, 4, 8, 16, 32]), st.sampled_from([0, 1, 2, 3]))
+def test_memory_never_rises_with_ep(ep: int, zero: int) -> None:
+    a = train_memory(DSV3, Layout(pp=16, dp=64, ep=ep, zero=zero), 4096, 32, H100.hbm_bytes)
+    b = train_memory(DSV3, Layout(pp=16, dp=64, ep=2 * ep, zero=zero), 4096, 32, H100.hbm_bytes)
+    assert b.total_bytes <= a.total_bytes
+
+
+def test_plan_llama3_405b() -> None:
+    p = plan_training("llama-3.1-405b", 15.6e12, "h100-sxm", 16384, seq_len=8192, deadline_days=90)
+    assert 0.36 < p.mfu < 0.45
+    assert 50 < p.wall_clock_days < 110  # Llama 3: ~54 days of snapshot; whole run a few months
+    assert p.gpu_hours == pytest.approx(p.gpus * p.wall_clock_days * 24)
+    assert "TCO" in p.price_source
+    assert p.cost_usd == pytest.approx(p.gpu_hours * p.usd_per_gpu_hour)
+    assert p.peak_MW == pytest.approx(16384 * 10200 / 8 * 1.25 / 1e6)
+    assert p.gpus_for_deadline is not None and p.gpus_for_deadline <= 16384
+    slow = plan_training("llama-3.1-405b", 15.6e12, "h100-sxm", p.gpus_for_deadline, usd_per_gpu_hour=2.0)
+    assert slow.wall_clock_days <= 90
+
+
+def test_more_gpus_never_slower_in_planner() -> None:
+    days = [plan_training("llama-3.1-70b", 2e12, "h100-sxm", g, usd_per_gpu_hour=2.0).wall_clock_days
+            for g in (512, 1024, 2048, 4096)]
+    assert all(b <= a for a, b in itertools.pairwise(days))
+
+
+def test_bad_layout_one_line() -> None:
+    with pytest.raises(HierroError) as e:
+        plan_training("llama-3.1-405b", 1e12, "h100-sxm", 1024, layout=Layout(tp=8, pp=8, dp=8))
+    assert "1024" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(HierroError) as e:
+        plan_training("llama-3.1-405b", 1e12, "h100-sxm", 512, layout=Layout(tp=3, pp=1, dp=512 // 3))
+    assert "\n" not in str(e.value)
+
+
+def test_does_not_fit_even_fully_sharded() -> None:
+    with pytest.raises(HierroError) as e:
+        plan_training("llama-3.1-405b", 1e12, "h100-sxm", 8)
+    msg = str(e.value)
+    assert "does not fit" in msg and "\n" not in msg
