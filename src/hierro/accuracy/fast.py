@@ -278,7 +278,7 @@ def prepare(rows: Sequence[Measurement]) -> Prepared:
     slots = _Slots()
     buckets: dict[tuple[str, str, Plan, str], list[int]] = {}
     for i, row in enumerate(rows):
-        reason = EstimatePredictor._unsupported(row)
+        reason = EstimatePredictor.unsupported_reason(row)
         if reason:
             skips[i] = reason
             continue

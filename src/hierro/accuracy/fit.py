@@ -179,7 +179,7 @@ class _Targets:
     weight: F
 
 
-def _targets(prep: Prepared, rs: RowSet) -> _Targets:
+def _targets(prep: Prepared, rs: RowSet, families: Sequence[str]) -> _Targets:
     pos: list[int] = []
     metric: list[str] = []
     meas: list[float] = []
@@ -188,6 +188,8 @@ def _targets(prep: Prepared, rs: RowSet) -> _Targets:
         row = prep.rows[int(i)]
         have = row.measured()
         for name, cols in FAMILIES.items():
+            if name not in families:
+                continue
             if prep.offline[i] and name != "throughput":
                 continue
             col = next((c for c in cols if c in have), None)
@@ -219,7 +221,8 @@ class FitResult:
 
 
 def fit_prepared(prep: Prepared, rows: Sequence[int] | None = None, *,
-                 base: Calibration | None = None, max_nfev: int = 30) -> FitResult:
+                 base: Calibration | None = None, max_nfev: int = 30,
+                 families: Sequence[str] = tuple(FAMILIES)) -> FitResult:
     """Fit the parameters that ``rows`` (predictable indices of ``prep``; default all) reach."""
     base = base or starting_calibration()
     rs = RowSet.of(prep, rows)
@@ -228,7 +231,9 @@ def fit_prepared(prep: Prepared, rows: Sequence[int] | None = None, *,
     used |= {int(s) for s in np.unique(prep.slot_ttft[rs.idx])}
     every = parameters()
     owner_all = [_owner(base, every, prep.slots[s]) for s in sorted(used)]
-    active = tuple(p for j, p in enumerate(every) if j in set(owner_all))
+    latency_fitted = "ttft" in families or "e2e" in families
+    active = tuple(p for j, p in enumerate(every) if j in set(owner_all)
+                   and (latency_fitted or p.attr != "ttft"))
     slot_owner = np.array([_owner(base, active, k) for k in prep.slots], dtype=np.int64)
     base_v = slot_values(base, prep.slots)
     mapped = slot_owner >= 0
@@ -239,7 +244,7 @@ def fit_prepared(prep: Prepared, rows: Sequence[int] | None = None, *,
     x0 = np.clip(x0, lo + 1e-6 * (hi - lo), hi - 1e-6 * (hi - lo))
     sigma = np.array([1.0 if p.is_efficiency else (100.0 if p.attr == "ttft" else 20.0) for p in active])
     is_eff = np.array([p.is_efficiency for p in active])
-    tg = _targets(prep, rs)
+    tg = _targets(prep, rs, families)
     sw = np.sqrt(tg.weight)
     metric_idx = {m: np.array([k for k, x in enumerate(tg.metric) if x == m]) for m in set(tg.metric)}
 

@@ -60,7 +60,7 @@ class EstimatePredictor:
     calib: Calibration = field(default_factory=default_calibration)
 
     def predict(self, row: Measurement) -> RowPrediction | Skip:
-        reason = self._unsupported(row)
+        reason = self.unsupported_reason(row)
         if reason:
             return Skip(reason)
         lengths = row_lengths(row)
@@ -96,10 +96,12 @@ class EstimatePredictor:
         return {k: Band.point(v) for k, v in point.items()}
 
     @staticmethod
-    def _unsupported(row: Measurement) -> str:
+    def unsupported_reason(row: Measurement, *, allow_server: bool = False) -> str:
+        """Why a row cannot be predicted (empty if it can). ``allow_server`` for predictors that
+        simulate open-loop (server_qps) rows."""
         if row.mode == "disaggregated":
-            return "disaggregated prefill/decode needs the serving simulator"
-        if row.load_kind == "server_qps":
+            return "disaggregated prefill/decode is not modelled yet"
+        if row.load_kind == "server_qps" and not allow_server:
             return "server_qps rows (Poisson arrivals) need the serving simulator"
         if row.load_kind in ("batch", "phase"):
             return f"load_kind={row.load_kind} (static batch or isolated phase) not modelled yet"
