@@ -14,6 +14,7 @@ import typer
 from hierro.cli.calibrate import calibrate_cmd
 from hierro.cli.catalog import catalog_cmd
 from hierro.cli.estimate import estimate_cmd
+from hierro.cli.simulate import simulate_cmd
 from hierro.cli.tco import tco_cmd
 from hierro.cli.train import train_cmd
 from hierro.cli.validate import validate_cmd
@@ -29,6 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("estimate")(estimate_cmd)
+app.command("simulate")(simulate_cmd)
 app.command("catalog")(catalog_cmd)
 app.command("validate")(validate_cmd)
 app.command("calibrate")(calibrate_cmd)

@@ -12,21 +12,31 @@ scheduling events, so a run costs O(requests), not O(decode iterations).
     >>> res.ttft.p99, res.tpot.p50, res.out_tok_s                # doctest: +SKIP
 """
 
-from hierro.sim.cluster import ROUTERS, kv_pool_blocks, simulate
+from hierro.sim.cluster import (
+    ROUTERS,
+    Progress,
+    SpecDecode,
+    kv_pool_blocks,
+    simulate,
+    simulate_disagg,
+)
 from hierro.sim.engine import Engine, Event, SimError
 from hierro.sim.metrics import (
     RECORD_DTYPE,
     Distribution,
+    KvSeries,
+    LogHist,
     SimResult,
     Slo,
     e2e_s,
+    itl_mean_s,
     queue_s,
     to_csv,
     to_parquet,
     tpot_s,
     ttft_s,
 )
-from hierro.sim.steptime import DecodeTable, StepTime
+from hierro.sim.steptime import DecodeTable, StepTime, expected_accepted
 from hierro.sim.workload import (
     TRACES,
     Empirical,
@@ -55,24 +65,31 @@ __all__ = [
     "Engine",
     "Event",
     "Fixed",
+    "KvSeries",
     "LengthDist",
+    "LogHist",
     "LogNormal",
+    "Progress",
     "Request",
     "SimError",
     "SimResult",
     "Slo",
+    "SpecDecode",
     "StepTime",
     "UniformRatio",
     "Workload",
     "constant_arrivals",
     "diurnal_rate",
     "e2e_s",
+    "expected_accepted",
     "gamma_arrivals",
+    "itl_mean_s",
     "kv_pool_blocks",
     "load_trace",
     "poisson_arrivals",
     "queue_s",
     "simulate",
+    "simulate_disagg",
     "synthetic",
     "to_csv",
     "to_parquet",

@@ -1,10 +1,24 @@
-"""A fleet of identical replicas behind a router, driven by a workload: :func:`simulate`.
+"""A fleet of replicas behind a router, driven by a workload: :func:`simulate` (prefill and
+decode on the same replicas) and :func:`simulate_disagg` (a prefill pool and a decode pool).
 
 Routers (a plain function of the replicas' state, chosen by name):
 
 - ``round_robin``: request i goes to replica i mod R;
 - ``least_outstanding``: to the replica with the fewest requests waiting or running (lowest
-  index on ties), as a least-connections load balancer does.
+  index on ties), as a least-connections load balancer does;
+- ``prefix_aware``: SGLang's cache-aware router (sgl-router, ``cache_aware`` policy): while the
+  load is balanced (max - min outstanding <= 32 or max <= 1.0001·min), send a request to the
+  replica whose prefix cache holds the longest run of its leading prefix blocks if that covers
+  more than half of them, else to the least loaded; when imbalanced, to the least loaded. Without
+  prefix hashes it is ``least_outstanding``.
+
+Disaggregated serving: the first token is sampled on a prefill instance, whose KV then crosses
+the network to a decode instance in bytes(prompt) / bandwidth + latency, where bytes is the
+per-device KV of the prompt on the prefill plan (every device sends its shard over its own
+link, in parallel) and the bandwidth is the accelerator's scale-out (NIC) bandwidth, or its
+scale-up bandwidth when both pools share a scale-up domain (``same_domain``). The latency
+default, 100 µs, stands for connection set-up and the RDMA round trip of a KV-transfer engine
+(Mooncake Transfer Engine, NIXL); it is an assumption, not a measurement.
 
 The KV pool of a replica is sized from the memory model: (HBM budget - weights - workspace) /
 bytes per block, per attention data-parallel rank (``hierro.specs.memory``).
@@ -12,7 +26,9 @@ bytes per block, per attention data-parallel rank (``hierro.specs.memory``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,15 +36,40 @@ from numpy.typing import NDArray
 from hierro.perf import StepModel
 from hierro.sim.engine import ARRIVAL, Engine, SimError
 from hierro.sim.kvcache import KvPool
-from hierro.sim.metrics import RECORD_DTYPE, SimResult, Slo, summarize
+from hierro.sim.metrics import RECORD_DTYPE, LogHist, SeriesBuilder, SimResult, Slo, summarize
 from hierro.sim.replica import Job, Replica
-from hierro.sim.steptime import DecodeTable, StepTime
+from hierro.sim.steptime import DecodeTable, StepTime, expected_accepted, mtp_draft_cost
 from hierro.sim.workload import Workload
 from hierro.specs.memory import KV_BLOCK_TOKENS, kv_bytes_per_seq, memory_breakdown
 
-__all__ = ["ROUTERS", "kv_pool_blocks", "simulate"]
+__all__ = ["ROUTERS", "Progress", "SpecDecode", "kv_pool_blocks", "simulate", "simulate_disagg"]
 
-ROUTERS = ("round_robin", "least_outstanding")
+ROUTERS = ("round_robin", "least_outstanding", "prefix_aware")
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: called as requests finish (about 200 times a run) and at the end."""
+
+DEFAULT_TRANSFER_LATENCY_S = 100e-6
+
+
+@dataclass(frozen=True, slots=True)
+class SpecDecode:
+    """Speculative decoding: ``tokens`` drafts per step accepted with probability ``acceptance``
+    each; ``draft_cost`` is a draft pass as a fraction of a target decode step (None: an MTP
+    module, one layer of the target, ``1 / layers``)."""
+
+    tokens: int = 0
+    acceptance: float = 0.0
+    draft_cost: float | None = None
+
+    def per_step(self) -> float:
+        """Expected tokens per sequence per step, (1 - α^(k+1)) / (1 - α)."""
+        return expected_accepted(self.tokens, self.acceptance) if self.tokens else 1.0
+
+    def cost(self, sm: StepModel) -> float:
+        if self.draft_cost is not None and not self.draft_cost >= 0.0:
+            raise SimError(f"draft cost must be >= 0 (a fraction of a decode step), got {self.draft_cost}")
+        return mtp_draft_cost(sm) if self.draft_cost is None else self.draft_cost
 
 def kv_pool_blocks(sm: StepModel, *, mem_fraction: float = 0.9, max_num_batched_tokens: int = 8192,
                    max_num_seqs: int = 1024) -> int:
@@ -47,26 +88,48 @@ def kv_pool_blocks(sm: StepModel, *, mem_fraction: float = 0.9, max_num_batched_
     return max(int(free // per_block), 0) * sm.plan.attn_dp
 
 
-def _step_models(sm: StepModel, max_tokens: int, max_seqs: int) -> tuple[StepTime, DecodeTable]:
+def _step_models(sm: StepModel, max_tokens: int, max_seqs: int,
+                 spec: SpecDecode | None = None) -> tuple[StepTime, DecodeTable]:
     """The step-time surrogates of an instance (built once per run, shared by its replicas)."""
     ctx = max(sm.model.max_context, 131072)
-    return StepTime(sm, max_tokens=max_tokens, max_seqs=max_seqs, max_ctx=ctx), DecodeTable(sm, max_seqs)
+    k = spec.tokens if spec is not None else 0
+    f = spec.cost(sm) if spec is not None and k else 0.0
+    return (StepTime(sm, max_tokens=max_tokens, max_seqs=max_seqs, max_ctx=ctx, spec_tokens=k, draft_cost=f),
+            DecodeTable(sm, max_seqs, spec_tokens=k, draft_cost=f))
+
+
+class _Pool:
+    """Replicas that share a router; ``out[i]`` counts requests routed to replica i, not done."""
+
+    def __init__(self, reps: list[Replica], router: str) -> None:
+        if router not in ROUTERS:
+            raise SimError(f"unknown router {router!r}; known: {', '.join(ROUTERS)}")
+        self.reps = reps
+        self.base = reps[0].index
+        self.out = np.zeros(len(reps), dtype=np.int64)
+        self.route = _router(router, self)
 
 
 class _Run:
-    """State of one simulation: engine, replicas, router, workload cursor and records."""
+    """State of one simulation: engine, pools, workload cursor and records."""
 
-    def __init__(self, wl: Workload, replicas: list[Replica], route: Callable[[Job], Replica],
-                 engine: Engine, prefix: bool, overhead: float) -> None:
+    def __init__(self, wl: Workload, engine: Engine, prefix: bool, overhead: float,
+                 progress: Progress | None, duration_s: float | None) -> None:
         self.wl = wl
         self.overhead = overhead
-        self.replicas = replicas
-        self.route = route
         self.engine = engine
         self.prefix = prefix
+        self.front: _Pool | None = None
+        """Where requests enter: the aggregated pool or the prefill pool."""
+        self.back: _Pool | None = None
+        """The decode pool of a disaggregated run."""
+        self.transfer: Callable[[Job], float] = lambda job: 0.0
         self.next = 0
-        self.rows: list[tuple[int, int, float, int, int, int, int, float, float, float]] = []
-        self.outstanding = np.zeros(len(replicas), dtype=np.int64)
+        self.limit = len(wl)
+        self.duration = math.inf if duration_s is None else duration_s
+        self.rows: list[tuple[int, int, float, int, int, int, int, float, float, float, int, float]] = []
+        self.progress = progress
+        self.every = max(1, len(wl) // 200)
         self._p: list[int] = wl.prompt_tokens.tolist()
         self._o: list[int] = wl.output_tokens.tolist()
         self._a: list[float] = [] if wl.arrival_s is None else wl.arrival_s.tolist()
@@ -89,28 +152,124 @@ class _Run:
             self.deliver(now, job)
 
     def deliver(self, now: float, job: Job) -> None:
-        rep = self.route(job)
-        self.outstanding[rep.index] += 1
-        rep.submit(job, now)
+        pool = self.front
+        assert pool is not None
+        i = pool.route(job)
+        pool.out[i] += 1
+        pool.reps[i].submit(job, now)
+
+    def deliver_decode(self, now: float, job: Job) -> None:
+        pool = self.back
+        assert pool is not None
+        i = pool.route(job)
+        pool.out[i] += 1
+        pool.reps[i].submit(job, now)
 
     def on_arrival(self, now: float, _: object) -> None:
         """Open loop: the event fires when request ``next`` reaches the replicas (its arrival
         plus the constant front-end overhead, so deliveries keep the arrival order)."""
         self.issue(self._a[self.next], now)
-        if self.next < len(self._a):
+        if self.next < len(self._a) and self._a[self.next] < self.duration:
             self.engine.schedule(self._a[self.next] + self.overhead, ARRIVAL, self.on_arrival)
 
+    def on_handoff(self, job: Job, now: float) -> None:
+        """A prefill instance sampled the first token: the KV crosses to the decode pool."""
+        pool = self.front
+        assert pool is not None
+        pool.out[job.replica - pool.base] -= 1
+        if job.generated >= job.output:
+            self._record(job, now)
+            return
+        job.cached = job.target
+        self.engine.schedule(now + self.transfer(job), ARRIVAL, self.deliver_decode, job)
+
     def on_finish(self, job: Job, now: float) -> None:
+        pool = self.back if self.back is not None else self.front
+        assert pool is not None
+        pool.out[job.replica - pool.base] -= 1
+        self._record(job, now)
+
+    def _record(self, job: Job, now: float) -> None:
         self.rows.append((job.idx, job.replica, job.arrival, job.prompt, job.output, job.hit_tokens,
-                          job.preemptions, job.first_sched, job.first_token, now))
-        self.outstanding[job.replica] -= 1
-        if self.wl.closed_loop and self.next < len(self.wl):
+                          job.preemptions, job.first_sched, job.first_token, now, job.gaps, job.itl_max))
+        if self.progress is not None and len(self.rows) % self.every == 0:
+            self.progress(len(self.rows), len(self.wl))
+        if self.wl.closed_loop and self.next < len(self.wl) and now < self.duration:
             self.issue(now)  # zero think time: the user sends its next request at once
 
     def records(self) -> NDArray[np.void]:
         """Per-request records sorted by id."""
         rec = np.array(self.rows, dtype=RECORD_DTYPE)
         return rec[np.argsort(rec["id"], kind="stable")]
+
+    def start(self) -> None:
+        wl = self.wl
+        if wl.concurrency is not None:
+            for _ in range(min(wl.concurrency, len(wl))):
+                self.issue(0.0)
+        else:
+            assert wl.arrival_s is not None
+            self.engine.schedule(float(wl.arrival_s[0]) + self.overhead, ARRIVAL, self.on_arrival)
+
+    def finish(self, reps: list[Replica], blocks: int, warmup: int, slo: Slo | None,
+               itl: LogHist, series: SeriesBuilder, mode: str) -> SimResult:
+        self.engine.run()
+        if len(self.rows) != self.next:
+            raise SimError(f"{self.next - len(self.rows)} requests never finished")
+        if self.progress is not None:
+            self.progress(len(self.rows), len(self.rows))
+        rec = self.records()
+        if warmup >= len(rec):
+            raise SimError(f"warm-up of {warmup} requests leaves nothing to measure of {len(rec)}")
+        return summarize(
+            rec, warmup=warmup, slo=slo,
+            preemptions=sum(r.preemptions for r in reps),
+            kv_peak_fraction=max(r.pool.peak / r.pool.capacity for r in reps),
+            busy_s=sum(r.busy_s for r in reps),
+            steps=sum(r.steps for r in reps),
+            events=self.engine.events_processed,
+            replicas=len(reps),
+            kv_blocks=blocks,
+            itl=itl.distribution(),
+            series=series.build(float(np.max(rec["finish_s"]))),
+            mode=mode,
+        )
+
+
+def _check_common(sm: StepModel, workload: Workload, replicas: int, mem_fraction: float,
+                  warmup: int, duration_s: float | None) -> None:
+    if replicas < 1:
+        raise SimError(f"replicas must be >= 1, got {replicas}")
+    if not 0.0 < mem_fraction <= 1.0:
+        raise SimError(f"mem_fraction must lie in (0, 1], got {mem_fraction}")
+    if not 0 <= warmup < len(workload):
+        raise SimError(f"warmup must lie in [0, {len(workload)}), got {warmup}")
+    if duration_s is not None and not duration_s > 0.0:
+        raise SimError(f"duration must be > 0 s, got {duration_s}")
+    limit = sm.model.max_context
+    if limit and workload.max_context > limit:
+        raise SimError(f"a request needs {workload.max_context} tokens of context; {sm.model.id} "
+                       f"supports {limit}")
+
+
+def _blocks(sm: StepModel, workload: Workload, kv_blocks: int | None, mem_fraction: float,
+            max_num_batched_tokens: int, max_num_seqs: int, tokens: int) -> int:
+    blocks = kv_blocks if kv_blocks is not None else kv_pool_blocks(
+        sm, mem_fraction=mem_fraction, max_num_batched_tokens=max_num_batched_tokens,
+        max_num_seqs=max_num_seqs)
+    need = -(-tokens // KV_BLOCK_TOKENS)
+    if blocks < need:
+        raise SimError(f"a request needs {need} KV blocks of {KV_BLOCK_TOKENS} tokens; a replica holds "
+                       f"{blocks} ({sm.model.id}, {sm.plan.label()} on {sm.accel.id})")
+    return blocks
+
+
+def _overhead(sm: StepModel, request_overhead_s: float | None) -> float:
+    if request_overhead_s is None:
+        request_overhead_s = sm.calib.request_overhead(sm.framework)
+    if not request_overhead_s >= 0.0:
+        raise SimError(f"request overhead must be >= 0 s, got {request_overhead_s}")
+    return request_overhead_s
 
 
 def simulate(
@@ -129,6 +288,9 @@ def simulate(
     slo: Slo | None = None,
     request_overhead_s: float | None = None,
     step_by_step: bool = False,
+    spec: SpecDecode | None = None,
+    duration_s: float | None = None,
+    progress: Progress | None = None,
 ) -> SimResult:
     """Simulate ``workload`` on ``replicas`` instances of ``step_model`` behind ``router``.
 
@@ -136,90 +298,172 @@ def simulate(
     whether the workload carries prefix hashes; ``warmup`` requests (the first by id) are left
     out of the statistics; ``request_overhead_s`` is the serving front end's time per request
     (tokenisation, HTTP, detokenisation) before it reaches a replica's queue, by default the
-    calibration's TTFT overhead of the framework; ``step_by_step`` turns off the closed-form decode advance (a check).
-    ``seed`` seeds the generator of randomised policies (none of the current ones draws).
+    calibration's TTFT overhead of the framework; ``step_by_step`` turns off the closed-form
+    decode advance (a check); ``spec`` turns on speculative decoding; ``duration_s`` stops
+    sending requests at that simulated time (those in flight finish); ``progress(done, total)``
+    reports finished requests. ``seed`` seeds the generator of randomised policies (none of the
+    current ones draws).
     """
-    if replicas < 1:
-        raise SimError(f"replicas must be >= 1, got {replicas}")
+    _check_common(step_model, workload, replicas, mem_fraction, warmup, duration_s)
     if router not in ROUTERS:
         raise SimError(f"unknown router {router!r}; known: {', '.join(ROUTERS)}")
-    if not 0.0 < mem_fraction <= 1.0:
-        raise SimError(f"mem_fraction must lie in (0, 1], got {mem_fraction}")
-    if not 0 <= warmup < len(workload):
-        raise SimError(f"warmup must lie in [0, {len(workload)}), got {warmup}")
     _ = np.random.default_rng(seed)
     sm = step_model
-    limit = sm.model.max_context
-    if limit and workload.max_context > limit:
-        raise SimError(f"a request needs {workload.max_context} tokens of context; {sm.model.id} "
-                       f"supports {limit}")
-    blocks = kv_blocks if kv_blocks is not None else kv_pool_blocks(
-        sm, mem_fraction=mem_fraction, max_num_batched_tokens=max_num_batched_tokens,
-        max_num_seqs=max_num_seqs)
-    need = -(-workload.max_context // KV_BLOCK_TOKENS)
-    if blocks < need:
-        raise SimError(f"a request needs {need} KV blocks of {KV_BLOCK_TOKENS} tokens; a replica holds "
-                       f"{blocks} ({sm.model.id}, {sm.plan.label()} on {sm.accel.id})")
+    blocks = _blocks(sm, workload, kv_blocks, mem_fraction, max_num_batched_tokens, max_num_seqs,
+                     workload.max_context)
     prefix = workload.hash_ids is not None if prefix_caching is None else prefix_caching
     if prefix and workload.hash_ids is None:
         raise SimError("prefix caching needs a workload with prefix hash ids")
-    st, dt = _step_models(sm, max_num_batched_tokens, max_num_seqs)
+    st, dt = _step_models(sm, max_num_batched_tokens, max_num_seqs, spec)
     engine = Engine()
-    reps: list[Replica] = []
-    run_ref: list[_Run] = []
-
-    def on_finish(job: Job, now: float) -> None:
-        run_ref[0].on_finish(job, now)
-
-    for i in range(replicas):
-        pool = KvPool(blocks, block_tokens=KV_BLOCK_TOKENS, hash_block_tokens=workload.hash_block_tokens)
-        reps.append(Replica(
-            i, engine, st, dt, pool, on_finish,
+    run = _Run(workload, engine, prefix, _overhead(sm, request_overhead_s), progress, duration_s)
+    itl, series = LogHist(), SeriesBuilder()
+    per_step = spec.per_step() if spec is not None else 1.0
+    reps = [
+        Replica(
+            i, engine, st, dt,
+            KvPool(blocks, block_tokens=KV_BLOCK_TOKENS, hash_block_tokens=workload.hash_block_tokens),
+            run.on_finish,
             max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
             prefix_caching=prefix, hash_block_tokens=workload.hash_block_tokens,
-            closed_form=not step_by_step,
-        ))
-    route = _router(router, reps, run_ref)
-    if request_overhead_s is None:
-        request_overhead_s = sm.calib.request_overhead(sm.framework)
-    if not request_overhead_s >= 0.0:
-        raise SimError(f"request overhead must be >= 0 s, got {request_overhead_s}")
-    run = _Run(workload, reps, route, engine, prefix, request_overhead_s)
-    run_ref.append(run)
-    if workload.concurrency is not None:
-        for _ in range(min(workload.concurrency, len(workload))):
-            run.issue(0.0)
-    else:
-        assert workload.arrival_s is not None
-        engine.schedule(float(workload.arrival_s[0]) + request_overhead_s, ARRIVAL, run.on_arrival)
-    engine.run()
-    if len(run.rows) != len(workload):
-        raise SimError(f"{len(workload) - len(run.rows)} requests never finished")
-    return summarize(
-        run.records(), warmup=warmup, slo=slo,
-        preemptions=sum(r.preemptions for r in reps),
-        kv_peak_fraction=max(r.pool.peak for r in reps) / blocks,
-        busy_s=sum(r.busy_s for r in reps),
-        steps=sum(r.steps for r in reps),
-        events=engine.events_processed,
-        replicas=replicas,
-        kv_blocks=blocks,
-    )
+            closed_form=not step_by_step, tokens_per_step=per_step, itl=itl, series=series,
+        )
+        for i in range(replicas)
+    ]
+    run.front = _Pool(reps, router)
+    run.start()
+    return run.finish(reps, blocks, warmup, slo, itl, series, "aggregated")
 
 
-def _router(name: str, reps: list[Replica], run_ref: list[_Run]) -> Callable[[Job], Replica]:
+def simulate_disagg(
+    prefill_sm: StepModel,
+    decode_sm: StepModel,
+    workload: Workload,
+    prefill_replicas: int = 1,
+    decode_replicas: int = 1,
+    *,
+    router: str = "least_outstanding",
+    decode_router: str = "least_outstanding",
+    max_num_batched_tokens: int = 8192,
+    max_num_seqs: int = 1024,
+    prefill_max_num_seqs: int = 128,
+    mem_fraction: float = 0.9,
+    prefill_kv_blocks: int | None = None,
+    decode_kv_blocks: int | None = None,
+    prefix_caching: bool | None = None,
+    warmup: int = 0,
+    slo: Slo | None = None,
+    request_overhead_s: float | None = None,
+    transfer_bw_Bps: float | None = None,
+    transfer_latency_s: float = DEFAULT_TRANSFER_LATENCY_S,
+    same_domain: bool = False,
+    step_by_step: bool = False,
+    spec: SpecDecode | None = None,
+    duration_s: float | None = None,
+    progress: Progress | None = None,
+) -> SimResult:
+    """Prefill/decode disaggregation: ``prefill_replicas`` instances of ``prefill_sm`` compute
+    prompts (prefix caching there) and sample the first token; the KV moves to one of
+    ``decode_replicas`` instances of ``decode_sm`` (see the module docstring for the transfer
+    time; ``transfer_bw_Bps`` overrides the bandwidth), which decode the rest, each pool with its
+    own queues and router. ``kv_blocks`` in the result is the decode pool's."""
+    _check_common(prefill_sm, workload, prefill_replicas, mem_fraction, warmup, duration_s)
+    _check_common(decode_sm, workload, decode_replicas, mem_fraction, warmup, duration_s)
+    for r in (router, decode_router):
+        if r not in ROUTERS:
+            raise SimError(f"unknown router {r!r}; known: {', '.join(ROUTERS)}")
+    if transfer_latency_s < 0.0 or (transfer_bw_Bps is not None and not transfer_bw_Bps > 0.0):
+        raise SimError(f"KV transfer needs bandwidth > 0 and latency >= 0, got {transfer_bw_Bps}, "
+                       f"{transfer_latency_s}")
+    p_seqs = min(prefill_max_num_seqs, max_num_seqs)
+    pblocks = _blocks(prefill_sm, workload, prefill_kv_blocks, mem_fraction, max_num_batched_tokens,
+                      p_seqs, int(np.max(workload.prompt_tokens)))
+    dblocks = _blocks(decode_sm, workload, decode_kv_blocks, mem_fraction, max_num_batched_tokens,
+                      max_num_seqs, workload.max_context)
+    prefix = workload.hash_ids is not None if prefix_caching is None else prefix_caching
+    if prefix and workload.hash_ids is None:
+        raise SimError("prefix caching needs a workload with prefix hash ids")
+    pst, pdt = _step_models(prefill_sm, max_num_batched_tokens, p_seqs)
+    dst, ddt = _step_models(decode_sm, max_num_batched_tokens, max_num_seqs, spec)
+    bw = transfer_bw_Bps
+    if bw is None:
+        a = prefill_sm.accel
+        bw = a.scale_up_bw_Bps if same_domain else a.scale_out_bw_Bps
+    if not bw > 0.0:
+        raise SimError(f"{prefill_sm.accel.id} has no {'scale-up' if same_domain else 'scale-out'} "
+                       f"bandwidth in the catalog; give transfer_bw_Bps")
+    lengths = np.unique(workload.prompt_tokens)
+    xfer = {int(n): kv_bytes_per_seq(prefill_sm.model, prefill_sm.plan, float(n)) / bw + transfer_latency_s
+            for n in lengths.tolist()}
+    engine = Engine()
+    run = _Run(workload, engine, prefix, _overhead(prefill_sm, request_overhead_s), progress, duration_s)
+    run.transfer = lambda job: xfer[job.prompt]
+    itl, series = LogHist(), SeriesBuilder()
+    per_step = spec.per_step() if spec is not None else 1.0
+    hb = workload.hash_block_tokens
+    pre = [
+        Replica(i, engine, pst, pdt, KvPool(pblocks, block_tokens=KV_BLOCK_TOKENS, hash_block_tokens=hb),
+                run.on_handoff, max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=p_seqs,
+                prefix_caching=prefix, hash_block_tokens=hb, closed_form=not step_by_step,
+                itl=itl, series=series, prefill_only=True)
+        for i in range(prefill_replicas)
+    ]
+    dec = [
+        Replica(prefill_replicas + i, engine, dst, ddt,
+                KvPool(dblocks, block_tokens=KV_BLOCK_TOKENS, hash_block_tokens=hb),
+                run.on_finish, max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
+                prefix_caching=False, hash_block_tokens=hb, closed_form=not step_by_step,
+                tokens_per_step=per_step, itl=itl, series=series)
+        for i in range(decode_replicas)
+    ]
+    run.front = _Pool(pre, router)
+    run.back = _Pool(dec, decode_router)
+    run.start()
+    return run.finish(pre + dec, dblocks, warmup, slo, itl, series, "disaggregated")
+
+
+PREFIX_BALANCE_ABS = 32
+"""sgl-router's ``balance_abs_threshold`` default."""
+PREFIX_BALANCE_REL = 1.0001
+"""sgl-router's ``balance_rel_threshold`` default."""
+PREFIX_CACHE_THRESHOLD = 0.5
+"""sgl-router's ``cache_threshold`` default: the matched share of a prompt that wins a route."""
+
+
+def _router(name: str, pool: _Pool) -> Callable[[Job], int]:
+    reps = pool.reps
+    n = len(reps)
     if name == "round_robin":
         counter = [0]
 
-        def round_robin(job: Job) -> Replica:
+        def round_robin(job: Job) -> int:
             i = counter[0]
-            counter[0] = i + 1 if i + 1 < len(reps) else 0
-            return reps[i]
+            counter[0] = i + 1 if i + 1 < n else 0
+            return i
 
         return round_robin
 
-    def least_outstanding(job: Job) -> Replica:
-        return reps[int(np.argmin(run_ref[0].outstanding))]
+    out = pool.out
 
-    return least_outstanding
+    def least_outstanding(job: Job) -> int:
+        return int(np.argmin(out))
 
+    if name == "least_outstanding":
+        return least_outstanding
+
+    def prefix_aware(job: Job) -> int:
+        h = job.hashes
+        lo = int(np.argmin(out))
+        if not h or n == 1:
+            return lo
+        top, low = int(out.max()), int(out[lo])
+        if top - low > PREFIX_BALANCE_ABS and top > PREFIX_BALANCE_REL * low:
+            return lo
+        best, hit = lo, 0
+        for i, r in enumerate(reps):
+            m = r.pool.lookup(h, len(h))[0]
+            if m > hit or (m == hit and m and out[i] < out[best]):
+                best, hit = i, m
+        return best if hit > PREFIX_CACHE_THRESHOLD * len(h) else lo
+
+    return prefix_aware

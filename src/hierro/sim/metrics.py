@@ -9,6 +9,12 @@ Definitions (per request, seconds):
 - queueing delay = first scheduled - arrival (until the request's first chunk is admitted).
 - goodput = requests per second that meet the SLO on TTFT and TPOT (Zhong et al., DistServe,
   OSDI 2024).
+- ITL (inter-token latency) = the gap between two consecutive token emissions of a request: the
+  duration of each engine step that gives it tokens (a speculative step emits several tokens at
+  once, one gap); a preemption adds the stall from its last token to the next. Per request the
+  records keep the number of gaps and the largest; the mean gap is (finish - first token) / gaps.
+  The run's ITL distribution weighs every step by the sequences it emitted for: a histogram of
+  log-spaced bins (:class:`LogHist`, 1% wide), so percentiles are exact to a bin.
 
 Percentiles use numpy's default linear interpolation.
 """
@@ -16,6 +22,7 @@ Percentiles use numpy's default linear interpolation.
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,9 +34,13 @@ from hierro.sim.engine import SimError
 __all__ = [
     "RECORD_DTYPE",
     "Distribution",
+    "KvSeries",
+    "LogHist",
+    "SeriesBuilder",
     "SimResult",
     "Slo",
     "e2e_s",
+    "itl_mean_s",
     "queue_s",
     "summarize",
     "to_csv",
@@ -49,6 +60,8 @@ RECORD_DTYPE = np.dtype([
     ("first_scheduled_s", np.float64),
     ("first_token_s", np.float64),
     ("finish_s", np.float64),
+    ("token_gaps", np.int64),
+    ("itl_max_s", np.float64),
 ])
 """One row per request; times are absolute simulated seconds (nan if it never finished)."""
 
@@ -66,6 +79,13 @@ def e2e_s(r: Records) -> F64:
 
 def queue_s(r: Records) -> F64:
     return np.asarray(r["first_scheduled_s"] - r["arrival_s"], dtype=np.float64)
+
+
+def itl_mean_s(r: Records) -> F64:
+    """Mean gap between consecutive token emissions; nan for requests with one emission."""
+    gaps = r["token_gaps"].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(gaps > 0, (r["finish_s"] - r["first_token_s"]) / np.where(gaps > 0, gaps, 1.0), np.nan)
 
 
 def tpot_s(r: Records) -> F64:
@@ -94,6 +114,172 @@ class Distribution:
             return cls(nan, nan, nan, nan, nan, nan)
         p = np.percentile(x, [50.0, 90.0, 99.0, 99.9])
         return cls(float(np.mean(x)), float(p[0]), float(p[1]), float(p[2]), float(p[3]), float(np.max(x)))
+
+
+class LogHist:
+    """A weighted histogram of positive durations in log-spaced bins (``per_decade`` bins per
+    factor of ten from ``lo`` seconds, 1% wide by default).
+
+    Values are buffered in plain lists (an append per step) and binned with numpy every 65,536
+    of them, so memory stays O(bins). ``add_range`` spreads a weight evenly over [lo, hi]: the k
+    steps of a closed-form decode segment last α + β·i, i < k, evenly spaced between α and
+    α + β(k-1); it is binned as four equal parts at the octile midpoints."""
+
+    __slots__ = ("_inv", "_sh", "_sl", "_st", "_sw", "_v", "_w", "count", "lo", "max", "total", "w")
+
+    FLUSH = 1 << 16
+
+    def __init__(self, lo: float = 1e-6, decades: int = 10, per_decade: int = 230) -> None:
+        self.lo = lo
+        self._inv = per_decade / math.log(10.0)
+        self.w = np.zeros(decades * per_decade + 1)
+        self.total = 0.0
+        """Σ weight·value: the exact mean is total / count."""
+        self.count = 0.0
+        self.max = 0.0
+        self._v: list[float] = []
+        self._w: list[float] = []
+        self._sl: list[float] = []
+        self._sh: list[float] = []
+        self._sw: list[float] = []
+        self._st: list[float] = []
+
+    def add(self, v: float, weight: float) -> None:
+        self._v.append(v)
+        self._w.append(weight)
+        if len(self._v) >= self.FLUSH:
+            self.flush()
+
+    def add_range(self, lo: float, hi: float, weight: float, total: float) -> None:
+        """``weight`` values spread evenly over [lo, hi] whose weighted sum is ``total``."""
+        self._sl.append(lo)
+        self._sh.append(hi)
+        self._sw.append(weight)
+        self._st.append(total)
+        if len(self._sl) >= self.FLUSH:
+            self.flush()
+
+    def _bins(self, v: F64) -> NDArray[np.int64]:
+        with np.errstate(divide="ignore"):
+            i = np.floor(np.log(np.maximum(v, self.lo) / self.lo) * self._inv).astype(np.int64) + 1
+        i[v <= self.lo] = 0
+        return np.minimum(i, len(self.w) - 1)
+
+    def flush(self) -> None:
+        if self._v:
+            v, w = np.asarray(self._v), np.asarray(self._w)
+            np.add.at(self.w, self._bins(v), w)
+            self.total += float(v @ w)
+            self.count += float(w.sum())
+            self.max = max(self.max, float(v.max()))
+            self._v, self._w = [], []
+        if self._sl:
+            lo, hi, w = np.asarray(self._sl), np.asarray(self._sh), np.asarray(self._sw)
+            for f in (0.125, 0.375, 0.625, 0.875):
+                np.add.at(self.w, self._bins(lo + f * (hi - lo)), 0.25 * w)
+            self.total += float(np.sum(self._st))
+            self.count += float(w.sum())
+            self.max = max(self.max, float(hi.max()))
+            self._sl, self._sh, self._sw, self._st = [], [], [], []
+
+    def merge(self, other: LogHist) -> None:
+        self.flush()
+        other.flush()
+        self.w += other.w
+        self.total += other.total
+        self.count += other.count
+        self.max = max(self.max, other.max)
+
+    def distribution(self) -> Distribution:
+        """Mean (exact), percentiles (geometric centre of the bin that holds them), max."""
+        self.flush()
+        if self.count <= 0:
+            nan = float("nan")
+            return Distribution(nan, nan, nan, nan, nan, nan)
+        cum = np.cumsum(self.w)
+        out = []
+        for q in (0.5, 0.9, 0.99, 0.999):
+            i = int(np.searchsorted(cum, q * cum[-1]))
+            v = self.lo * math.exp((i - 0.5) / self._inv) if i else self.lo
+            out.append(min(v, self.max))
+        return Distribution(self.total / self.count, out[0], out[1], out[2], out[3], self.max)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class KvSeries:
+    """Coarse time series of a run, in ``len(t_s)`` equal bins of ``bin_s`` seconds.
+
+    Each bin holds the KV-pool utilisation sampled at every replica step boundary inside it
+    (mean and max over replicas and samples), the preemptions in it, and the mean queue length
+    per replica sampled the same way."""
+
+    bin_s: float
+    t_s: F64
+    kv_mean: F64
+    kv_max: F64
+    preemptions: NDArray[np.int64]
+    waiting_mean: F64
+
+
+class SeriesBuilder:
+    """Fixed-size sampler behind :class:`KvSeries`: ``bins`` bins whose width doubles (pairs
+    merge) whenever a sample lands past the last, so memory stays O(bins) for any run length.
+    Replicas sample at step boundaries at most every ``width / 8`` seconds (see ``due``), so a
+    bin's mean is close to a time average."""
+
+    __slots__ = ("bins", "kv_max", "kv_sum", "n", "pre", "wait", "width")
+
+    def __init__(self, bins: int = 256, width_s: float = 0.25) -> None:
+        self.bins = bins
+        self.width = width_s
+        self.kv_sum = [0.0] * bins
+        self.kv_max = [0.0] * bins
+        self.n = [0] * bins
+        self.pre = [0] * bins
+        self.wait = [0] * bins
+
+    def _slot(self, t: float) -> int:
+        b = int(t / self.width)
+        while b >= self.bins:
+            self._coarsen()
+            b = int(t / self.width)
+        return b
+
+    def _coarsen(self) -> None:
+        h = self.bins // 2
+        for name in ("kv_sum", "n", "pre", "wait"):
+            v = getattr(self, name)
+            setattr(self, name, [v[2 * i] + v[2 * i + 1] for i in range(h)] + [0] * (self.bins - h))
+        m = self.kv_max
+        self.kv_max = [max(m[2 * i], m[2 * i + 1]) for i in range(h)] + [0.0] * (self.bins - h)
+        self.width *= 2.0
+
+    def due(self, t: float) -> float:
+        """Time of a replica's next sample after one at ``t``."""
+        return t + self.width * 0.125
+
+    def sample(self, t: float, kv: float, waiting: int) -> None:
+        b = self._slot(t)
+        self.kv_sum[b] += kv
+        self.n[b] += 1
+        self.wait[b] += waiting
+        if kv > self.kv_max[b]:
+            self.kv_max[b] = kv
+
+    def preempt(self, t: float) -> None:
+        self.pre[self._slot(t)] += 1
+
+    def build(self, end_s: float) -> KvSeries:
+        used = max(1, min(self.bins, int(end_s / self.width) + 1))
+        n = np.asarray(self.n[:used], dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            kv = np.where(n > 0, np.asarray(self.kv_sum[:used]) / np.maximum(n, 1.0), np.nan)
+            wait = np.where(n > 0, np.asarray(self.wait[:used], dtype=np.float64) / np.maximum(n, 1.0), np.nan)
+        return KvSeries(
+            bin_s=self.width, t_s=np.arange(used, dtype=np.float64) * self.width, kv_mean=kv,
+            kv_max=np.asarray(self.kv_max[:used]), preemptions=np.asarray(self.pre[:used], dtype=np.int64),
+            waiting_mean=wait,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +321,13 @@ class SimResult:
     kv_blocks: int
     """KV blocks per replica."""
     records: Records = field(repr=False, compare=False)
+    itl: Distribution | None = None
+    """Gaps between consecutive token emissions, over every emission of the run (warm-up
+    included), from a 1%-bin histogram."""
+    series: KvSeries | None = field(default=None, repr=False, compare=False)
+    """KV utilisation, queue length and preemptions over time."""
+    mode: str = "aggregated"
+    """``aggregated`` (prefill and decode share replicas) or ``disaggregated``."""
 
     @property
     def out_tok_s_per_replica(self) -> float:
@@ -153,6 +346,9 @@ def summarize(
     events: int,
     replicas: int,
     kv_blocks: int,
+    itl: Distribution | None = None,
+    series: KvSeries | None = None,
+    mode: str = "aggregated",
 ) -> SimResult:
     """Build the frozen result; requests with ``id < warmup`` are left out of the statistics."""
     if np.any(~np.isfinite(records["finish_s"])):
@@ -189,6 +385,9 @@ def summarize(
         replicas=replicas,
         kv_blocks=kv_blocks,
         records=records,
+        itl=itl,
+        series=series,
+        mode=mode,
     )
 
 

@@ -21,17 +21,36 @@ is the same batch of B decodes whose mean context grows by one token per step, s
 k·α + β·k(k-1)/2. The replica jumps to the next event: a completion, a KV block shortfall, a
 window knot, or (by truncation to the step boundary that follows it) an arrival. A run costs
 O(requests + scheduling events), not O(decode iterations).
+
+Speculative decoding (Leviathan et al., ICML 2023) in expectation: every decode step emits
+E = (1 - α^(k+1)) / (1 - α) tokens per sequence (α the acceptance rate, k draft tokens), so the
+mean context grows by E per step (step i lasts α_0 + β·E·i, still an arithmetic series) and a
+request with r tokens to go leaves after ceil(r / E) steps. KV blocks are counted in steps: a
+block of 16 tokens lasts S = floor(16 / E) steps (conservative by at most one step's tokens per
+block), which keeps the block arithmetic integral; without speculation S = 16 and E = 1 exactly.
+
+Inter-token latency: each step boundary pushes the step's duration (a segment: its longest step)
+on a monotone stack, so the largest gap a request saw since it joined the decode batch is one
+binary search when it leaves.
+
+Disaggregation (Zhong et al., DistServe, OSDI 2024; Patel et al., Splitwise, ISCA 2024): a
+``prefill_only`` replica hands a request to ``on_finish`` as soon as its first token is sampled
+(and frees its KV: the transfer is taken as streamed out layer by layer during the prefill); a
+decode replica admits a request whose KV has arrived (``cached == target``) straight into the
+decode batch, taking its blocks and one token of the budget but no prefill work.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 
 from hierro.sim.engine import STEP, Engine, Event, SimError
 from hierro.sim.kvcache import KvPool
+from hierro.sim.metrics import LogHist, SeriesBuilder
 from hierro.sim.steptime import DecodeTable, StepTime
 
 __all__ = ["Job", "Replica"]
@@ -41,9 +60,9 @@ class Job:
     """The mutable state of one request inside the simulator."""
 
     __slots__ = (
-        "arrival", "cached", "d_join", "decoding", "finish_d", "first_sched", "first_token", "gen",
-        "generated", "hashes", "hit_tokens", "idx", "output", "pinned", "preemptions", "prompt",
-        "replica", "shared", "target",
+        "arrival", "cached", "d_join", "decoding", "e_join", "finish_d", "first_sched", "first_token",
+        "gaps", "gen", "generated", "hashes", "hit_tokens", "idx", "itl_max", "output", "ph", "pinned",
+        "preemptions", "prompt", "replica", "shared", "stall", "target",
     )
 
     def __init__(self, idx: int, arrival: float, prompt: int, output: int, hashes: list[int] | None) -> None:
@@ -69,6 +88,14 @@ class Job:
         self.preemptions = 0
         self.hit_tokens = 0
         self.replica = -1
+        self.ph = 0
+        """Block phase of a decoder (index into ``Replica.phase``)."""
+        self.e_join = 0
+        self.gaps = 0
+        """Token emissions after the first (ITL gaps)."""
+        self.itl_max = 0.0
+        self.stall = -1.0
+        """Time of the last token before a preemption (-1: none pending)."""
 
 
 class Replica:
@@ -88,6 +115,10 @@ class Replica:
         prefix_caching: bool = False,
         hash_block_tokens: int = 512,
         closed_form: bool = True,
+        tokens_per_step: float = 1.0,
+        itl: LogHist | None = None,
+        series: SeriesBuilder | None = None,
+        prefill_only: bool = False,
     ) -> None:
         if max_num_batched_tokens < max_num_seqs:
             raise SimError(f"max_num_batched_tokens ({max_num_batched_tokens}) must be >= max_num_seqs "
@@ -106,15 +137,29 @@ class Replica:
         self.hash_tokens = hash_block_tokens
         self.k_cap = 1 << 62 if closed_form else 1
         self.bt = pool.block_tokens
+        if not tokens_per_step >= 1.0:
+            raise SimError(f"a decode step emits >= 1 token per sequence, got {tokens_per_step}")
+        self.E: float = 1 if tokens_per_step == 1.0 else tokens_per_step
+        """Tokens per sequence per decode step (int 1 keeps the arithmetic exact)."""
+        self.S = self.bt if self.E == 1 else max(1, int(self.bt / self.E))
+        """Decode steps one KV block lasts."""
+        self.itl = itl if itl is not None else LogHist()
+        self.series = series
+        self._t_sample = 0.0 if series is not None else math.inf
+        self.prefill_only = prefill_only
+        self._mx_i: list[int] = []
+        self._mx_v: list[float] = []
+        self.n_ev = 0
         self.waiting: deque[Job] = deque()
         self.running: dict[int, Job] = {}
         self.prefilling: dict[int, Job] = {}
         # the decode batch: B sequences; sequence i holds c_i = c_join_i + D - d_join_i tokens,
         # so their total is S_off + B·D with S_off = Σ (c_join_i - d_join_i)
         self.B = 0
-        self.S_off = 0
+        self.S_off: float = 0
+        """Σ (tokens at join - E·steps at join) over the decode batch (an int without speculation)."""
         self.D = 0
-        self.phase = [0] * self.bt
+        self.phase = [0] * self.S
         self._finish: list[tuple[int, int, int, Job]] = []
         self._event: Event | None = None
         self._seg: tuple[float, int, float, float] | None = None
@@ -157,8 +202,27 @@ class Replica:
             elif self._pending is not None:
                 self._end_step(now)
             self._plan(now)
+            if now >= self._t_sample and self.series is not None:
+                pool = self.pool
+                self.series.sample(now, pool.used / pool.capacity, len(self.waiting))
+                self._t_sample = self.series.due(now)
         finally:
             self._in_handler = False
+
+    def _push_gap(self, v: float) -> None:
+        """Log one event's longest step on the monotone stack (values strictly decreasing)."""
+        mi, mv = self._mx_i, self._mx_v
+        while mv and mv[-1] <= v:
+            mv.pop()
+            mi.pop()
+        mi.append(self.n_ev)
+        mv.append(v)
+        self.n_ev += 1
+
+    def _gap_since(self, e0: int) -> float:
+        """Longest step among events e0, e0 + 1, ..., the last."""
+        j = bisect_left(self._mx_i, e0)
+        return self._mx_v[j] if j < len(self._mx_v) else 0.0
 
     def _plan(self, now: float) -> None:
         if not self.running and not self.waiting:
@@ -175,14 +239,14 @@ class Replica:
     def _new_blocks(self, k: int) -> int:
         """KV blocks the decode batch takes over the next k steps (each sequence takes one
         when it writes the first token of a block)."""
-        bt, D, total = self.bt, self.D, 0
+        S, D, total = self.S, self.D, 0
         if k == 1:
-            return self.phase[-D % bt]  # those whose last block is full
+            return self.phase[-D % S]  # those whose last block is full
         for r, n in enumerate(self.phase):
             if n:
-                u = (-(r + D)) % bt  # free slots in the sequence's last block
+                u = (-(r + D)) % S  # steps left in the sequence's last block
                 if k > u:
-                    total += n * (-(-(k - u) // bt))
+                    total += n * (-(-(k - u) // S))
         return total
 
     def _segment_len(self) -> int:
@@ -191,12 +255,12 @@ class Replica:
             heapq.heappop(heap)
         k = min(heap[0][0] - self.D, self.k_cap)
         B = self.B
-        d0 = (self.S_off + B * self.D) / B
+        d0 = (self.S_off + self.E * B * self.D) / B
         end = self.decode.piece_end(self.decode.piece(d0))
         if end < math.inf:
-            k = min(k, math.floor(end - d0) + 1)
+            k = min(k, math.floor((end - d0) / self.E) + 1)
         avail = self.pool.available
-        if B * (-(-k // self.bt)) > avail:
+        if B * (-(-k // self.S)) > avail:
             lo, hi = 0, k  # largest j in [0, k] with new_blocks(j) <= avail
             while lo < hi:
                 mid = (lo + hi + 1) // 2
@@ -209,11 +273,12 @@ class Replica:
 
     def _start_segment(self, now: float, k: int) -> None:
         B = self.B
-        d0 = (self.S_off + B * self.D) / B
+        d0 = (self.S_off + self.E * B * self.D) / B
         tab = self.decode
         p = tab.piece(d0)
-        beta = float(tab.slope[B, p])
-        alpha = float(tab.value[B, p]) + beta * (d0 - tab.knots[p])
+        slope = float(tab.slope[B, p])
+        alpha = float(tab.value[B, p]) + slope * (d0 - tab.knots[p])
+        beta = slope * self.E  # the mean context grows by E tokens a step
         self._seg = (now, k, alpha, beta)
         self.segments += 1
         self._event = self.engine.schedule(now + _series(k, alpha, beta), STEP, self._on_boundary)
@@ -230,12 +295,19 @@ class Replica:
 
     def _end_segment(self, now: float) -> None:
         assert self._seg is not None
-        t0, k, _, _ = self._seg
+        t0, k, alpha, beta = self._seg
         self._seg = None
         self.pool.alloc(self._new_blocks(k))
         self.D += k
         self.steps += k
         self.busy_s += now - t0
+        last = alpha + beta * (k - 1)
+        lo, hi = (alpha, last) if last >= alpha else (last, alpha)
+        self._push_gap(hi)
+        if k == 1:
+            self.itl.add(alpha, self.B)
+        else:
+            self.itl.add_range(lo, hi, self.B * k, self.B * (now - t0))
         self._complete(now)
 
     # --- general steps ----------------------------------------------------------------------
@@ -277,7 +349,20 @@ class Replica:
         if not preempted or not (chunks or self.B):
             waiting = self.waiting
             while waiting and budget > 0 and len(self.running) < self.max_seqs:
-                n = self._admit(waiting[0], budget, now)
+                head = waiting[0]
+                if head.cached >= head.target:  # its KV came from a prefill instance
+                    nb = pool.blocks(head.cached)
+                    if nb * self.bt - head.cached < self.E:
+                        nb += 1  # this step's token starts a new block
+                    if nb > pool.available:
+                        break
+                    pool.alloc(nb)
+                    waiting.popleft()
+                    self.running[head.idx] = head
+                    self._join_decode(head)
+                    budget -= 1
+                    continue
+                n = self._admit(head, budget, now)
                 if n == 0:
                     break
                 job = waiting.popleft()
@@ -297,7 +382,7 @@ class Replica:
             ctx += job.cached
             if job.cached + n == job.target:
                 sampled += 1
-        dctx = (self.S_off + B * self.D) / B if B else 0.0
+        dctx = (self.S_off + self.E * B * self.D) / B if B else 0.0
         dt = self.step_time(float(tp), float(ps), ctx / ps if ps else 0.0, float(B), dctx, float(B + sampled))
         self._pending = chunks
         self._pending_t0 = now
@@ -310,7 +395,11 @@ class Replica:
         self._pending = None
         self.D += 1
         self.steps += 1
-        self.busy_s += now - self._pending_t0
+        dt = now - self._pending_t0
+        self.busy_s += dt
+        self._push_gap(dt)
+        if self.B:
+            self.itl.add(dt, self.B)
         for job, n in chunks:
             job.cached += n
             if job.cached < job.target:
@@ -320,8 +409,16 @@ class Replica:
             job.generated += 1
             if job.first_token < 0:
                 job.first_token = now
-            if job.generated >= job.output:
-                self._release(job, job.cached)
+            else:  # the first token after a preemption
+                job.gaps += 1
+                if job.stall >= 0.0:
+                    gap = now - job.stall
+                    job.stall = -1.0
+                    self.itl.add(gap, 1)
+                    if gap > job.itl_max:
+                        job.itl_max = gap
+            if job.generated >= job.output or self.prefill_only:
+                self._release(job, self.pool.blocks(job.cached))
                 self.on_finish(job, now)
             else:
                 self._join_decode(job)
@@ -330,23 +427,42 @@ class Replica:
     # --- bookkeeping ----------------------------------------------------------------------
 
     def _join_decode(self, job: Job) -> None:
-        D = self.D
+        D, E, S = self.D, self.E, self.S
         job.decoding = True
         job.d_join = D
-        job.finish_d = D + job.output - job.generated
+        job.e_join = self.n_ev
+        r = job.output - job.generated
+        job.finish_d = D + (r if E == 1 else math.ceil(r / E - 1e-9))
         self.B += 1
-        self.S_off += job.cached - D
-        self.phase[(job.cached - D) % self.bt] += 1
+        self.S_off += job.cached - E * D
+        if E == 1:
+            job.ph = (job.cached - D) % S
+        else:  # steps left in the last block: its free slots / E
+            free = self.pool.blocks(job.cached) * self.bt - job.cached
+            job.ph = (-min(S, int(free / E)) - D) % S
+        self.phase[job.ph] += 1
         heapq.heappush(self._finish, (job.finish_d, job.idx, job.gen, job))
 
-    def _leave_decode(self, job: Job) -> int:
-        """Take a decoder out of the batch; returns its cached tokens now."""
+    def _leave_decode(self, job: Job, extra: int = 0) -> int:
+        """Take a decoder out of the batch; returns the KV blocks it holds now (``extra``
+        steps ahead: 1 when this step's blocks are already taken). Its ``generated`` count and
+        ITL figures are brought up to date."""
         job.decoding = False
+        E = self.E
         self.B -= 1
-        self.S_off -= job.cached - job.d_join
-        self.phase[(job.cached - job.d_join) % self.bt] -= 1
+        self.S_off -= job.cached - E * job.d_join
+        self.phase[job.ph] -= 1
         job.gen += 1
-        return job.cached + self.D - job.d_join
+        j = self.D - job.d_join
+        if j > 0:
+            job.gaps += j
+            gap = self._gap_since(job.e_join)
+            if gap > job.itl_max:
+                job.itl_max = gap
+        job.generated = min(job.output, job.generated + (j if E == 1 else int(E * j + 1e-9)))
+        u = (-(job.ph + job.d_join)) % self.S
+        steps = j + extra
+        return self.pool.blocks(job.cached) + (-(-(steps - u) // self.S) if steps > u else 0)
 
     def _complete(self, now: float) -> None:
         heap, D = self._finish, self.D
@@ -356,14 +472,14 @@ class Replica:
                 continue
             if fd != D:
                 raise SimError(f"request {job.idx} overran its last token ({fd} < {D})")
-            cached = self._leave_decode(job)
+            blocks = self._leave_decode(job)
             job.generated = job.output
-            self._release(job, cached)
+            self._release(job, blocks)
             self.on_finish(job, now)
 
-    def _release(self, job: Job, cached: int) -> None:
+    def _release(self, job: Job, blocks: int) -> None:
         del self.running[job.idx]
-        self.pool.free(self.pool.blocks(cached) - job.shared)
+        self.pool.free(blocks - job.shared)
         if job.pinned:
             self.pool.unpin(job.pinned)
             job.pinned = []
@@ -372,19 +488,22 @@ class Replica:
     def _preempt(self, job: Job) -> None:
         """Preemption by recompute (vLLM V1): free the request's blocks; it waits at the head
         of the queue and later prefills its prompt and generated tokens again."""
+        now = self.engine.now
         if job.decoding:
-            cached = self._leave_decode(job)
-            job.generated = job.output - (job.finish_d - self.D)
-            if self._step_alloc:
-                cached += 1  # its block for this step's token is already taken
+            # its block for this step's token is already taken when _step_alloc
+            blocks = self._leave_decode(job, 1 if self._step_alloc else 0)
         else:
             del self.prefilling[job.idx]
-            cached = job.cached
-        self._release(job, cached)
+            blocks = self.pool.blocks(job.cached)
+        if job.first_token >= 0.0 and job.stall < 0.0:
+            job.stall = now
+        self._release(job, blocks)
         job.cached = 0
         job.target = job.prompt + job.generated
         job.preemptions += 1
         self.preemptions += 1
+        if self.series is not None:
+            self.series.preempt(now)
         self.waiting.appendleft(job)
 
     def _hits(self, job: Job) -> tuple[int, int]:
@@ -397,6 +516,8 @@ class Replica:
     def _admissible(self, job: Job) -> bool:
         if len(self.running) >= self.max_seqs:
             return False
+        if job.cached >= job.target:
+            return self.pool.blocks(job.cached) + 1 <= self.pool.available
         h, cold = self._hits(job)
         hit = h * self.hash_tokens
         n = min(job.target - hit, self.C - self.B)

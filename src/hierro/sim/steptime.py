@@ -18,6 +18,13 @@ k decode steps in closed form (an arithmetic series).
 
 Pipeline parallelism is priced as the perf layer's estimate does: one iteration is ``pp``
 stage steps of a 1/pp micro-batch each.
+
+Speculative decoding (Leviathan et al., "Fast Inference from Transformers via Speculative
+Decoding", ICML 2023; multi-token prediction as in DeepSeek-V3, arXiv:2412.19437 §2.2): with
+``spec_tokens`` = k drafts per sequence, a decode becomes a verification of k + 1 query tokens
+after d cached ones, priced as a prefill chunk of k + 1 tokens at context d (k + 1 rows of
+logits), plus the draft: k draft forward passes, each ``draft_cost`` times a plain decode step of
+the same batch (an MTP module is one extra layer: draft_cost = 1 / layers).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from numpy.typing import NDArray
 from hierro.perf import StepModel, StepShape
 from hierro.sim.engine import SimError
 
-__all__ = ["DecodeTable", "StepTime"]
+__all__ = ["DecodeTable", "StepTime", "expected_accepted"]
 
 F64 = NDArray[np.float64]
 
@@ -44,6 +51,22 @@ def _attended(ctx: F64, window: int | None, linear: bool) -> F64:
     if linear:
         return np.zeros_like(ctx)
     return ctx if window is None else np.minimum(ctx, float(window))
+
+
+def expected_accepted(spec_tokens: int, acceptance: float) -> float:
+    """Tokens one speculative step emits per sequence, (1 - α^(k+1)) / (1 - α) (Leviathan et
+    al. 2023, eq. 1): the accepted drafts plus the target model's own token; k + 1 at α = 1."""
+    if spec_tokens < 0 or not 0.0 <= acceptance <= 1.0:
+        raise SimError(f"speculative decoding needs k >= 0 draft tokens and an acceptance rate in "
+                       f"[0, 1], got k={spec_tokens}, alpha={acceptance}")
+    if acceptance >= 1.0:
+        return float(spec_tokens + 1)
+    return (1.0 - acceptance ** (spec_tokens + 1)) / (1.0 - acceptance)
+
+
+def mtp_draft_cost(sm: StepModel) -> float:
+    """Draft cost of one multi-token-prediction module: one more layer, 1 / layers of a step."""
+    return 1.0 / max(sm.model.n_layers, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +84,15 @@ class StepTime:
     """
 
     def __init__(self, sm: StepModel, *, max_tokens: int = 8192, max_seqs: int = 1024,
-                 max_ctx: int = 131072, seed: int = 0) -> None:
+                 max_ctx: int = 131072, seed: int = 0, spec_tokens: int = 0,
+                 draft_cost: float = 0.0) -> None:
         self.sm = sm
         self.pp = sm.plan.pp
+        if spec_tokens < 0 or draft_cost < 0:
+            raise SimError(f"spec_tokens and draft_cost must be >= 0, got {spec_tokens}, {draft_cost}")
+        self.spec = spec_tokens
+        """Draft tokens per sequence and step (0: plain decoding)."""
+        self.draft_cost = draft_cost
         kinds: list[_AttnKind] = []
         moes: list[tuple[float, float]] = []
         for layer, _ in sm.model.groups:
@@ -147,7 +176,12 @@ class StepTime:
         return np.stack(cols, axis=-1)
 
     def __call__(self, tp: float, ps: float, pctx: float, ds: float, dctx: float, sampled: float) -> float:
-        """Seconds of one engine iteration of this shape (``pp`` stage steps of 1/pp of it)."""
+        """Seconds of one engine iteration of this shape (``pp`` stage steps of 1/pp of it).
+
+        With speculative decoding the ``ds`` decodes are verifications of k + 1 tokens plus
+        their drafts (see the module docstring)."""
+        if self.spec and ds > 0.0:
+            return self._spec_call(tp, ps, pctx, ds, dctx, sampled)
         pp = self.pp
         if pp > 1:
             tp, ps, ds, sampled = tp / pp, ps / pp, ds / pp, sampled / pp
@@ -172,6 +206,46 @@ class StepTime:
             launch = self._launch[key] = float(self._L @ ((self._A @ (x > 0)) > 0)) + self._over
         return (float(np.maximum(y[:n], y[n:2 * n]).sum()) + float(y[-1]) + launch) * pp
 
+    def _eval(self, phi: list[float], key: tuple[bool, bool, bool, bool]) -> float:
+        x = np.array(phi)
+        y = self._CMK @ x
+        n = self._n_ops
+        launch = self._launch.get(key)
+        if launch is None:
+            launch = self._launch[key] = float(self._L @ ((self._A @ (x > 0)) > 0)) + self._over
+        return float(np.maximum(y[:n], y[n:2 * n]).sum()) + float(y[-1]) + launch
+
+    def _spec_call(self, tp: float, ps: float, pctx: float, ds: float, dctx: float, sampled: float) -> float:
+        """A step whose ``ds`` decodes verify k + 1 tokens each: the prompt chunks and the
+        verification chunks are two groups of one fused prefill (the features add), plus k
+        draft passes of ``draft_cost`` times a plain decode step."""
+        pp, k = self.pp, self.spec
+        if pp > 1:
+            tp, ps, ds, sampled = tp / pp, ps / pp, ds / pp, sampled / pp
+        q = tp / ps if ps > 1.0 else tp
+        mean_keys = pctx + (q + 1.0) * 0.5
+        vt = ds * (k + 1)
+        vkeys = dctx + (k + 2) * 0.5
+        phi = [1.0, tp + vt, ps + ds, 0.0, sampled + ds * k]
+        for window, _ in self._kinds_scalar:
+            if window is None:
+                phi += (tp * mean_keys + vt * vkeys, ps * pctx + ds * dctx, 0.0)
+            else:
+                phi += (tp * min(mean_keys, window) + vt * min(vkeys, window),
+                        ps * min(pctx, window) + ds * min(dctx, window), 0.0)
+        T = tp + vt
+        for base in self._moe_bases:
+            phi.append(1.0 - base ** T if T > 0.0 else 0.0)
+        t = self._eval(phi, (True, True, False, True))
+        if self.draft_cost > 0.0:
+            d = [1.0, 0.0, 0.0, ds, ds]
+            for window, _ in self._kinds_scalar:
+                d += (0.0, 0.0, ds * (dctx + 1.0 if window is None else min(dctx + 1.0, window)))
+            for base in self._moe_bases:
+                d.append(1.0 - base ** ds)
+            t += k * self.draft_cost * self._eval(d, (False, False, True, True))
+        return t * pp
+
     def exact(self, tp: float, ps: float, pctx: float, ds: float, dctx: float, sampled: float) -> float:
         """The same iteration priced by ``StepModel.time`` itself (for checks)."""
         pp = self.pp
@@ -186,10 +260,16 @@ class DecodeTable:
     by exactly one, so within a piece the times of consecutive steps form an arithmetic series.
     """
 
-    def __init__(self, sm: StepModel, max_seqs: int) -> None:
+    def __init__(self, sm: StepModel, max_seqs: int, *, spec_tokens: int = 0,
+                 draft_cost: float = 0.0) -> None:
         self.pp = pp = sm.plan.pp
-        knots = sorted({float(lay.attn.window - 1) for lay, _ in sm.model.groups
-                        if lay.attn.window is not None and lay.attn.kind != "linear"})
+        k = spec_tokens
+        windows = {float(lay.attn.window) for lay, _ in sm.model.groups
+                   if lay.attn.window is not None and lay.attn.kind != "linear"}
+        # kinks of min(context, w): decode keys d + 1; verification keys d + (k+2)/2 and d
+        kinks = {w - 1.0 for w in windows} if not k else {
+            x for w in windows for x in (w - (k + 2) / 2.0, w, *((w - 1.0,) if draft_cost else ()))}
+        knots = sorted(x for x in kinks if x > 0.0)
         self.knots: tuple[float, ...] = (0.0, *knots)
         B = np.arange(1, max_seqs + 1, dtype=float)
         P = len(self.knots)
@@ -201,7 +281,12 @@ class DecodeTable:
 
         def t(d: F64) -> F64:
             shape = StepShape(decode_seqs=BB / pp, decode_ctx=d, sampled=BB / pp)
-            return np.asarray(sm.time(shape), dtype=float) * pp
+            plain = np.asarray(sm.time(shape), dtype=float) * pp
+            if not k:
+                return plain
+            verify = StepShape(prefill_tokens=BB * (k + 1) / pp, prefill_seqs=BB / pp, prefill_ctx=d,
+                               sampled=BB * (k + 1) / pp)
+            return np.asarray(sm.time(verify), dtype=float) * pp + k * draft_cost * plain
 
         t0, t1, tm = t(d0), t(d1), t(dm)
         slope = (t1 - t0) / (d1 - d0)

@@ -1,0 +1,258 @@
+"""``hierro simulate``: queueing, latency distributions and throughput of a serving fleet under a
+workload, from the discrete-event simulator (:mod:`hierro.sim`)."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hierro.cli._shared import CalibOpt, Dtype, JsonOpt, calibration, emit_json, err_console, out
+from hierro.errors import HierroError
+from hierro.perf import StepModel
+from hierro.report.sim import sim_dict, sim_tables
+from hierro.sim import (
+    TRACES,
+    Fixed,
+    LengthDist,
+    LogNormal,
+    SimResult,
+    Slo,
+    SpecDecode,
+    UniformRatio,
+    Workload,
+    load_trace,
+    simulate,
+    simulate_disagg,
+    synthetic,
+    to_csv,
+    to_parquet,
+)
+from hierro.specs import Plan, get_accelerator, get_model
+
+__all__ = ["parse_length_dist", "parse_seconds", "parse_slo", "simulate_cmd"]
+
+
+class Arrival(StrEnum):
+    poisson = "poisson"
+    gamma = "gamma"
+    constant = "constant"
+
+
+_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "min": 60.0, "h": 3600.0}
+
+
+def parse_seconds(text: str) -> float:
+    """``1s``, ``40ms``, ``250us``, ``2min``, ``0.5`` (seconds) -> seconds."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zµ]*)\s*", text)
+    if m is None or m.group(2) not in ("", *_UNITS):
+        raise HierroError(f"cannot read {text!r} as a duration; write e.g. 1s, 40ms, 250us")
+    return float(m.group(1)) * _UNITS.get(m.group(2), 1.0)
+
+
+def parse_slo(text: str) -> Slo:
+    """``ttft_p99=1s,tpot_p99=40ms`` -> :class:`Slo` (per-request ceilings for goodput; a
+    ``_pNN`` suffix is accepted and read as the per-request ceiling)."""
+    ttft, tpot = math.inf, math.inf
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        key, sep, val = part.partition("=")
+        name = re.sub(r"_p[0-9.]+$", "", key.strip().lower())
+        if not sep or name not in ("ttft", "tpot"):
+            raise HierroError(f"--slo: cannot read {part.strip()!r}; write e.g. ttft_p99=1s,tpot_p99=40ms")
+        v = parse_seconds(val)
+        if not v > 0:
+            raise HierroError(f"--slo: {name} must be > 0, got {val.strip()!r}")
+        if name == "ttft":
+            ttft = v
+        else:
+            tpot = v
+    if math.isinf(ttft) and math.isinf(tpot):
+        raise HierroError("--slo sets neither ttft nor tpot")
+    return Slo(ttft_s=ttft, tpot_s=tpot)
+
+
+def parse_length_dist(spec: str, tokens: int, max_tokens: int) -> LengthDist:
+    """``fixed``, ``uniform:R`` (uniform in [R·tokens, tokens]), ``lognormal:SIGMA`` (median
+    tokens) -> a length distribution."""
+    if tokens < 1:
+        raise HierroError(f"--isl and --osl must be >= 1 token, got {tokens}")
+    kind, _, arg = spec.strip().lower().partition(":")
+    try:
+        if kind == "fixed" and not arg:
+            return Fixed(tokens)
+        if kind == "uniform":
+            r = float(arg)
+            if not 0.0 <= r <= 1.0:
+                raise HierroError(f"--length-dist uniform:R needs R in [0, 1], got {arg}")
+            return UniformRatio(tokens, r)
+        if kind == "lognormal":
+            sigma = float(arg)
+            if not sigma >= 0.0:
+                raise HierroError(f"--length-dist lognormal:SIGMA needs SIGMA >= 0, got {arg}")
+            return LogNormal(float(tokens), sigma, max_tokens=max_tokens)
+    except ValueError:
+        pass
+    raise HierroError(f"--length-dist {spec!r}: use fixed, uniform:R or lognormal:SIGMA")
+
+
+def _workload(
+    *, trace: str | None, requests: int | None, qps: float | None, concurrency: int | None,
+    arrival: Arrival, cv: float, isl: int, osl: int, length_dist: str, duration: float | None,
+    seed: int, max_tokens: int,
+) -> Workload:
+    if qps is not None and concurrency is not None:
+        raise HierroError("give --qps (open loop) or --concurrency (closed loop), not both")
+    if qps is not None and not (qps > 0 and math.isfinite(qps)):
+        raise HierroError(f"--qps must be a positive number of requests/s, got {qps}")
+    if concurrency is not None and concurrency < 1:
+        raise HierroError(f"--concurrency must be >= 1, got {concurrency}")
+    if requests is not None and requests < 1:
+        raise HierroError(f"--requests must be >= 1, got {requests}")
+    if duration is not None and not duration > 0:
+        raise HierroError(f"--duration must be > 0 s, got {duration}")
+    rng = np.random.default_rng(seed)
+    if trace is not None:
+        wl = load_trace(trace)
+        if requests is not None:
+            wl = wl.head(requests) if requests <= len(wl) else wl.repeated(requests)
+        if concurrency is not None:
+            return Workload(wl.prompt_tokens, wl.output_tokens, concurrency=concurrency,
+                            name=f"{wl.name} closed-loop x{concurrency}")
+        return wl.with_rate(qps) if qps is not None else wl
+    p = parse_length_dist(length_dist, isl, max_tokens)
+    o = parse_length_dist(length_dist, osl, max_tokens)
+    if concurrency is None and qps is None:
+        raise HierroError("give --qps, --concurrency or --trace")
+    n = requests
+    if n is None:
+        # enough arrivals to fill the duration (mean + 6 sigma of a Poisson count), else 1000
+        n = 1000 if duration is None or qps is None else int(qps * duration + 6 * math.sqrt(qps * duration)) + 10
+    if concurrency is not None:
+        return synthetic(n, p, o, rng, concurrency=concurrency)
+    return synthetic(n, p, o, rng, rate=qps, arrival=arrival.value, cv=cv)
+
+
+def _write_records(res: SimResult, path: Path) -> None:
+    """Per-request records to ``path`` atomically: a temporary file in the same folder, then a
+    rename, so a failed write leaves nothing behind."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        if path.suffix.lower() == ".csv":
+            to_csv(res.records, tmp)
+        else:
+            to_parquet(res.records, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def simulate_cmd(
+    model: Annotated[str, typer.Option(help="catalog id, config.json path, or cached HF repo id")] = "llama-3.1-70b",
+    gpu: Annotated[str, typer.Option(help="accelerator id (see `hierro catalog gpus`)")] = "h100-sxm",
+    tp: Annotated[int, typer.Option(help="tensor-parallel GPUs per stage")] = 8,
+    pp: Annotated[int, typer.Option(help="pipeline stages")] = 1,
+    ep: Annotated[int, typer.Option(help="expert-parallel ranks (divides tp)")] = 1,
+    dp_attention: Annotated[bool, typer.Option("--dp-attention", help="data-parallel attention over the tp ranks")] = False,
+    dtype: Annotated[Dtype, typer.Option(help="weight and GEMM precision")] = Dtype.fp8,
+    kv_dtype: Annotated[Dtype | None, typer.Option(help="KV-cache precision (default: bf16, fp8 with fp8/fp4 weights)")] = None,
+    framework: Annotated[str, typer.Option(help="serving engine: vllm, sglang, trtllm")] = "vllm",
+    mem_fraction: Annotated[float, typer.Option(help="share of HBM the engine may use")] = 0.9,
+    calib: CalibOpt = None,
+    replicas: Annotated[int, typer.Option(help="model instances behind the router")] = 1,
+    prefill_replicas: Annotated[int, typer.Option(help="disaggregated: prefill instances (with --decode-replicas)")] = 0,
+    decode_replicas: Annotated[int, typer.Option(help="disaggregated: decode instances (with --prefill-replicas)")] = 0,
+    router: Annotated[str, typer.Option(help="round_robin, least_outstanding or prefix_aware")] = "least_outstanding",
+    qps: Annotated[float | None, typer.Option(help="open loop: mean arrival rate, requests/s")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="closed loop: users, each sending its next request when the last ends")] = None,
+    arrival: Annotated[Arrival, typer.Option(help="arrival process of the open loop")] = Arrival.poisson,
+    cv: Annotated[float, typer.Option(help="gamma arrivals: coefficient of variation of the gaps (burstiness)")] = 1.0,
+    isl: Annotated[int, typer.Option(help="input tokens per request (median for lognormal)")] = 1024,
+    osl: Annotated[int, typer.Option(help="output tokens per request (median for lognormal)")] = 1024,
+    length_dist: Annotated[str, typer.Option(help="fixed, uniform:R (in [R·len, len]) or lognormal:SIGMA")] = "fixed",
+    trace: Annotated[str | None, typer.Option(help=f"replay a trace: {'|'.join(TRACES)} or a file (Azure CSV, Mooncake JSONL)")] = None,
+    requests: Annotated[int | None, typer.Option(help="requests to simulate (default 1000, or the whole trace)")] = None,
+    duration: Annotated[str | None, typer.Option(help="stop sending requests at this simulated time (e.g. 600s, 10min)")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the workload's random draws")] = 0,
+    max_num_seqs: Annotated[int, typer.Option(help="sequences per batch (vLLM max_num_seqs)")] = 1024,
+    max_batched_tokens: Annotated[int, typer.Option(help="tokens per step (vLLM max_num_batched_tokens)")] = 8192,
+    prefix_caching: Annotated[bool | None, typer.Option("--prefix-caching/--no-prefix-caching", help="prefix caching (default: on when the trace has prefix hashes)")] = None,
+    spec_tokens: Annotated[int, typer.Option(help="speculative decoding / MTP: draft tokens per step")] = 0,
+    spec_acceptance: Annotated[float, typer.Option(help="speculative decoding: acceptance rate of a draft token")] = 0.0,
+    spec_draft_cost: Annotated[float | None, typer.Option(help="a draft pass as a fraction of a decode step (default: MTP, 1/layers)")] = None,
+    warmup: Annotated[int, typer.Option(help="first requests left out of the statistics")] = 0,
+    slo: Annotated[str | None, typer.Option(help="goodput SLO per request, e.g. ttft_p99=1s,tpot_p99=40ms")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="per-request records to FILE (.csv or .parquet)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Simulate a serving fleet under a workload: TTFT, TPOT, ITL, queueing, throughput, goodput."""
+    if not 0.1 <= mem_fraction <= 1.0:
+        raise HierroError(f"--mem-fraction must be in [0.1, 1], got {mem_fraction}")
+    if out_file is not None and out_file.suffix.lower() not in (".csv", ".parquet"):
+        raise HierroError(f"--out {out_file}: the records go to a .csv or .parquet file")
+    if out_file is not None and not out_file.parent.is_dir():
+        raise HierroError(f"--out {out_file}: folder {out_file.parent} does not exist")
+    disagg = prefill_replicas > 0 or decode_replicas > 0
+    if disagg and (prefill_replicas < 1 or decode_replicas < 1):
+        raise HierroError("a disaggregated layout needs both --prefill-replicas and --decode-replicas >= 1")
+    if spec_tokens < 0 or not 0.0 <= spec_acceptance <= 1.0:
+        raise HierroError(f"--spec-tokens must be >= 0 and --spec-acceptance in [0, 1], got "
+                          f"{spec_tokens}, {spec_acceptance}")
+    cap = parse_seconds(duration) if duration is not None else None
+    kv = kv_dtype.value if kv_dtype else ("fp8" if dtype.value in ("fp8", "fp4") else "bf16")
+    plan = Plan(tp=tp, pp=pp, ep=ep, dp_attention=dp_attention, weight_dtype=dtype.value, kv_dtype=kv)
+    arch = get_model(model)
+    sm = StepModel(arch, get_accelerator(gpu), plan, framework=framework, calib=calibration(calib))
+    wl = _workload(trace=trace, requests=requests, qps=qps, concurrency=concurrency, arrival=arrival, cv=cv,
+                   isl=isl, osl=osl, length_dist=length_dist, duration=cap, seed=seed,
+                   max_tokens=arch.max_context or (1 << 20))
+    objective = parse_slo(slo) if slo is not None else None
+    spec = SpecDecode(spec_tokens, spec_acceptance, spec_draft_cost) if spec_tokens else None
+    common: dict[str, Any] = {
+        "max_num_batched_tokens": max_batched_tokens, "max_num_seqs": max_num_seqs,
+        "mem_fraction": mem_fraction, "prefix_caching": prefix_caching, "warmup": warmup,
+        "slo": objective, "spec": spec, "duration_s": cap,
+    }
+    with Progress(
+        TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err_console, transient=True, disable=as_json or not err_console.is_terminal,
+    ) as bar:
+        task = bar.add_task("requests", total=len(wl))
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=max(total, done))
+
+        if disagg:
+            res = simulate_disagg(sm, sm, wl, prefill_replicas, decode_replicas, router=router,
+                                  progress=progress, **common)
+        else:
+            res = simulate(sm, wl, replicas=replicas, router=router, progress=progress, **common)
+    if out_file is not None:
+        _write_records(res, out_file)
+    n_rep = prefill_replicas + decode_replicas if disagg else replicas
+    layout = (f"{prefill_replicas} prefill + {decode_replicas} decode" if disagg else f"{replicas}") + (
+        " replica" if n_rep == 1 else " replicas")
+    context = {
+        "model": arch.id, "gpu": sm.accel.id, "framework": framework, "plan": plan.label(),
+        "gpus_per_replica": plan.devices,
+        "workload": wl.name, "router": router, "seed": seed,
+        "spec_tokens": spec_tokens, "spec_acceptance": spec_acceptance if spec_tokens else None,
+    }
+    if as_json:
+        emit_json(sim_dict(res, context))
+    else:
+        title = f"{arch.id} on {sm.accel.id} ({plan.label()}, {framework}), {layout}, {wl.name}"
+        out.print(sim_tables(res, title))
+        if out_file is not None:
+            out.print(f"[dim]{len(res.records):,} request records written to {out_file}[/dim]")
