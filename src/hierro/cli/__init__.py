@@ -14,6 +14,7 @@ import typer
 from hierro.cli.calibrate import calibrate_cmd
 from hierro.cli.catalog import catalog_cmd
 from hierro.cli.estimate import estimate_cmd
+from hierro.cli.search import search_cmd
 from hierro.cli.simulate import simulate_cmd
 from hierro.cli.tco import tco_cmd
 from hierro.cli.train import train_cmd
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 app.command("estimate")(estimate_cmd)
 app.command("simulate")(simulate_cmd)
+app.command("search")(search_cmd)
 app.command("catalog")(catalog_cmd)
 app.command("validate")(validate_cmd)
 app.command("calibrate")(calibrate_cmd)

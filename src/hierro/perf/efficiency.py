@@ -120,8 +120,17 @@ class Calibration:
     ttft_overhead: dict[str, float] = field(default_factory=dict)
     fitted_on: str = ""
     error: dict[str, Any] = field(default_factory=dict)
+    _memo: dict[tuple[str, ...], float] = field(default_factory=dict, compare=False, repr=False)
+    """Lookups already answered (sweeps ask the same few keys millions of times)."""
 
     def _pick(self, attr: str, family: str, framework: str, op_class: str, dtype: str) -> float:
+        key = (attr, family, framework, op_class, dtype)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self._memo[key] = self._lookup(attr, family, framework, op_class, dtype)
+        return hit
+
+    def _lookup(self, attr: str, family: str, framework: str, op_class: str, dtype: str) -> float:
         best: EfficiencyEntry | None = None
         for e in self.entries:
             if getattr(e, attr) is None or not e.matches(family, framework, op_class, dtype):

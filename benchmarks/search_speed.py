@@ -1,0 +1,59 @@
+"""Speed of ``hierro search`` on the issue's case, beside AIConfigurator's default sweep.
+
+Llama-3.1-70B, ISL 2048 / OSL 512, TTFT p99 <= 1 s, TPOT p99 <= 40 ms, 20 req/s, at most 64
+GPUs of h100-sxm, h200-sxm, b200, mi300x. Prints the whole search time (screen + simulation of
+the best 20; target < 60 s on 2 cores) and the screen's configurations per second (target
+>= 10,000/s). AIConfigurator: about 8.5 s for its default one-accelerator sweep on this machine
+class (issue 5). Run: ``python benchmarks/search_speed.py [--backend local|serial|ray]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from hierro.search import (
+    Budget,
+    Demand,
+    SearchRequest,
+    SearchSpace,
+    make_backend,
+    parse_slos,
+    search,
+)
+
+AICONFIGURATOR_S = 8.5
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backend", default="local")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    req = SearchRequest(
+        "llama-3.1-70b", 2048, 512, Demand(20.0), parse_slos(["ttft_p99=1s", "tpot_p99=40ms"]),
+        space=SearchSpace(gpus=("h100-sxm", "h200-sxm", "b200", "mi300x"), max_devices=64),
+        budget=Budget(max_gpus=64),
+    )
+    be = make_backend(args.backend)
+    best = None
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        res = search(req, be)
+        total = time.perf_counter() - t0
+        if best is None or total < best[0]:
+            best = (total, res)
+    assert best is not None
+    total, res = best
+    w = res.best
+    print(f"backend {args.backend} ({be.workers} workers), best of {args.repeat}")
+    print(f"configurations screened   {len(res.table):>10,}  ({len(res.space.groups)} layouts)")
+    print(f"screen                    {res.screen_s:>10.2f} s   {res.configs_per_s:>10,.0f} configs/s  (target >= 10,000/s)")
+    print(f"simulation of best {res.request.sim_top:<3}    {res.sim_s:>10.2f} s   ({res.n_simulated} simulated)")
+    print(f"whole search              {total:>10.2f} s   (target < 60 s; AIConfigurator default sweep {AICONFIGURATOR_S} s)")
+    print(f"winner: {w.replicas} x {w.candidate.label()} = {w.gpus} GPUs, ${w.fleet_usd_per_hour:,.1f}/h, "
+          f"p99 TTFT {w.sim.ttft_p99_s * 1e3:.0f} ms, p99 TPOT {w.sim.tpot_p99_s * 1e3:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
