@@ -115,3 +115,19 @@ def test_local_config_json_imports(tmp_path: Path) -> None:
     r = run("estimate", "--model", str(tmp_path / "config.json"), "--tp", "1", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["tpot_ms"] > 0
+
+
+def test_calibrate_writes_a_calibration_that_validate_reads(tmp_path: Path) -> None:
+    src = Path(__file__).resolve().parents[1] / "src" / "hierro" / "accuracy" / "data" / "calibration.csv"
+    lines = src.read_text().splitlines()
+    pick = [ln for ln in lines[1:] if ",llama-3.1-70b," in ln and ",concurrency," in ln
+            and "random:0.8" in ln and "duplicate_of" not in ln][:12]
+    f = tmp_path / "m.csv"
+    f.write_text("\n".join([lines[0], *pick]) + "\n")
+    out = tmp_path / "fit.yaml"
+    r = run("calibrate", str(f), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert out.is_file() and not list(tmp_path.glob(".fit.yaml.*"))
+    r = run("validate", str(f), "--calibration", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["rows"]

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from hierro.accuracy import load_measurements
-from hierro.accuracy.fit import fit_calibration
+from hierro.accuracy.simfit import fit_sim_calibration
 from hierro.cli._shared import out
 from hierro.errors import HierroError
 from hierro.perf import dump_calibration
@@ -31,7 +31,7 @@ def calibrate_cmd(
     if output.exists() and output.is_dir():
         raise HierroError(f"--output {output} is a directory; give a file name such as calibration.yaml")
     with out.status(f"fitting on {len(rows)} rows"):
-        calib = fit_calibration(rows)
+        calib = fit_sim_calibration(rows)
     text = dump_calibration(calib, header=f"Efficiencies fitted by `hierro calibrate` on {file or 'the bundled set'}.")
     # write atomically: a failed run leaves no half-written file behind
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -43,12 +43,15 @@ def calibrate_cmd(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    err = calib.error.get("in_sample", {})
-    t = Table(title=f"fitted on {calib.fitted_on} (in-sample error; cross-validated: ACCURACY.md)", title_justify="left")
-    for col in ("metric", "n", "median APE", "p90 APE", "bias"):
-        t.add_column(col, justify="left" if col == "metric" else "right")
-    for metric, s in err.items():
-        if isinstance(s, dict) and s.get("n"):
-            t.add_row(metric, str(s["n"]), f"{s['median_ape']:.0%}", f"{s['p90_ape']:.0%}", f"{s['median_signed']:+.0%}")
+    t = Table(title=f"fitted on {calib.fitted_on}", title_justify="left")
+    t.add_column("parameter")
+    t.add_column("value", justify="right")
+    for e in calib.entries:
+        if e.note.startswith("fitted"):
+            value = e.compute if e.compute is not None else e.memory if e.memory is not None else e.latency_s
+            t.add_row(e.note.removeprefix("fitted: "), f"{value:.4g}")
+    for fam, v in sorted(calib.ttft_overhead.items()):
+        t.add_row(f"{fam}.request_overhead_s", f"{v:.4g}")
     out.print(t)
+    out.print("check it on held-out rows with `hierro validate FILE --calibration " + str(output) + "`")
     out.print(f"wrote {output}")

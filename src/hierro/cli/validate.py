@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from hierro.accuracy import load_measurements, validate
 from hierro.accuracy.predictor import EstimatePredictor
+from hierro.accuracy.simpredict import SimPredictor
 from hierro.cli._shared import CalibOpt, JsonOpt, calibration, emit_json, err_console, out
 from hierro.report import validation_tables
 
@@ -27,12 +28,19 @@ class Breakdown(StrEnum):
 def validate_cmd(
     file: Annotated[Path | None, typer.Argument(help="measurements CSV (schema: SCHEMA.md); default: bundled set")] = None,
     by: Annotated[Breakdown, typer.Option(help="breakdown shown per metric")] = Breakdown.hardware,
+    analytic: Annotated[
+        bool, typer.Option("--analytic", help="predict with the analytic steady state instead of simulating each benchmark")
+    ] = False,
     calib: CalibOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Predict every row of a measurements file and report the error per metric and group."""
+    """Predict every row of a measurements file and report the error per metric and group.
+
+    Each closed-loop or server row is simulated as the benchmark that produced it; offline rows
+    use the analytic estimate."""
     rows = load_measurements(file)
-    predictor = EstimatePredictor(calib=calibration(calib))
+    c = calibration(calib)
+    predictor = EstimatePredictor(calib=c) if analytic else SimPredictor(calib=c)
     with Progress(
         TextColumn("validating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=err_console, transient=True, disable=as_json,
