@@ -131,3 +131,36 @@ def test_calibrate_writes_a_calibration_that_validate_reads(tmp_path: Path) -> N
     r = run("validate", str(f), "--calibration", str(out), "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["rows"]
+
+
+def test_validate_reports_corrupted_rows_and_continues(tmp_path: Path) -> None:
+    """Missing model, negative throughput, unparsable number, unknown column: each bad row is
+    reported with its line and the rest is validated; output is identical across runs."""
+    src = Path(__file__).resolve().parents[1] / "src" / "hierro" / "accuracy" / "data" / "calibration.csv"
+    lines = src.read_text().splitlines()
+    header = lines[0].split(",")
+    good = [ln for ln in lines[1:] if ",llama-3.1-70b," in ln and ",concurrency," in ln
+            and "random:0.8" in ln and "duplicate_of" not in ln][:4]
+    import csv
+    import io
+
+    def edit(line: str, column: str, value: str) -> str:
+        cells = next(csv.reader([line]))
+        cells[header.index(column)] = value
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="").writerow(cells)
+        return buf.getvalue()
+
+    bad = [edit(good[0], "model", ""), edit(good[1], "tpot_mean_ms", "-3"), edit(good[2], "ttft_mean_ms", "abc")]
+    text = "\n".join([lines[0] + ",extra", *[ln + "," for ln in [*bad, good[3]]]]) + "\n"
+    f = tmp_path / "corrupt.csv"
+    f.write_text(text)
+    r1 = run("validate", str(f), "--json")
+    assert r1.returncode == 0, r1.stderr
+    d = json.loads(r1.stdout)
+    reasons = " | ".join(s["reason"] for s in d["skipped"])
+    for needle in ("line 2", "line 3", "line 4", "model", "tpot_mean_ms", "ttft_mean_ms", "unknown column"):
+        assert needle in reasons, needle
+    assert d["rows"], "the good row is still validated"
+    r2 = run("validate", str(f), "--json")
+    assert r2.stdout == r1.stdout

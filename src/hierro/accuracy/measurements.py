@@ -34,8 +34,10 @@ __all__ = [
     "LoadKind",
     "Measurement",
     "Mode",
+    "RowProblem",
     "SourceKind",
     "load_measurements",
+    "load_measurements_lenient",
     "load_mlperf_benchmarks",
     "unique",
 ]
@@ -259,17 +261,26 @@ def _bundled(name: str) -> Traversable:
     return files("hierro.accuracy") / "data" / name
 
 
-def _read_table(path: Path | Traversable) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """The header and ``(line number, row)`` pairs of a CSV file; structural errors name the file."""
+def _read_table(
+    path: Path | Traversable, problems: list[RowProblem] | None = None
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The header and ``(line number, row)`` pairs of a CSV file; structural errors name the file.
+    With ``problems`` given, a row of the wrong width is recorded there and skipped."""
     try:
         reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"), newline=""))
         header = list(reader.fieldnames or [])
         rows: list[tuple[int, dict[str, str]]] = []
         for row in reader:
+            width = ""
             if None in row:
-                raise CatalogError(f"{path}: line {reader.line_num}: more cells than columns")
-            if any(value is None for value in row.values()):
-                raise CatalogError(f"{path}: line {reader.line_num}: fewer cells than columns")
+                width = "more cells than columns"
+            elif any(value is None for value in row.values()):
+                width = "fewer cells than columns"
+            if width:
+                if problems is None:
+                    raise CatalogError(f"{path}: line {reader.line_num}: {width}")
+                problems.append(RowProblem(reader.line_num, str(row.get("id") or ""), width))
+                continue
             rows.append((reader.line_num, row))
     except OSError as err:
         raise CatalogError(f"{path}: cannot read ({err.strerror or err})") from None
@@ -320,6 +331,61 @@ def _check_ids(path: Path | Traversable, rows: tuple[Measurement, ...]) -> None:
             raise CatalogError(
                 f"{path}: id {row.id!r}: column notes: duplicate_of={canonical} is itself a duplicate"
             )
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """A row of a measurements file that could not be read: its line, id and what is wrong."""
+
+    line: int
+    id: str
+    reason: str
+
+    def label(self) -> str:
+        return self.id or f"line {self.line}"
+
+
+def load_measurements_lenient(
+    path: str | Path,
+) -> tuple[tuple[Measurement, ...], tuple[RowProblem, ...]]:
+    """The readable rows of a measurements CSV and one :class:`RowProblem` per bad row.
+
+    A file that cannot be read at all (missing file, no header, a required column missing)
+    still raises :class:`~hierro.errors.CatalogError`; bad rows (an unparsable or out-of-range
+    cell, a missing required value, a repeated id, a ``duplicate_of=`` to no row) are reported
+    with their line and left out; unknown extra columns are reported once and ignored.
+    """
+    src = Path(path)
+    problems: list[RowProblem] = []
+    header, table = _read_table(src, problems)
+    missing = [name for name in COLUMNS if name not in header]
+    if missing:
+        raise CatalogError(f"{src}: line 1: missing column(s) {', '.join(missing)}")
+    unknown = [name for name in header if name not in COLUMNS]
+    if unknown:
+        problems.append(RowProblem(1, "", f"unknown column(s) {', '.join(unknown)} ignored"))
+    rows: list[Measurement] = []
+    seen: dict[str, Measurement] = {}
+    for line, cells in table:
+        try:
+            row = _parse_row(src, line, cells)
+        except CatalogError as err:
+            problems.append(RowProblem(line, cells.get("id", ""), str(err).split(": ", 1)[-1]))
+            continue
+        if row.id in seen:
+            problems.append(RowProblem(line, row.id, "column id: appears twice"))
+            continue
+        seen[row.id] = row
+        rows.append(row)
+    kept: list[Measurement] = []
+    for row in rows:
+        canonical = row.duplicate_of
+        if row.notes.startswith(_DUPLICATE_PREFIX) and (canonical is None or canonical not in seen):
+            problems.append(RowProblem(0, row.id, f"column notes: duplicate_of={canonical} is not in the file"))
+            continue
+        kept.append(row)
+    problems.sort(key=lambda p: p.line)
+    return tuple(kept), tuple(problems)
 
 
 def _load(path: Path | Traversable) -> tuple[Measurement, ...]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from hierro.accuracy.measurements import METRICS, Measurement, unique
+from hierro.accuracy.measurements import METRICS, Measurement, RowProblem, unique
 from hierro.accuracy.stats import ErrorStats, error_stats
 
 __all__ = [
@@ -222,6 +222,12 @@ class ValidationResult:
             pts = self.points_of(m)
             out[m] = sum(p.in_band for p in pts) / len(pts)
         return out
+
+    def with_unreadable(self, problems: Iterable[RowProblem]) -> ValidationResult:
+        """The same result with the rows a lenient load could not read listed first as skips."""
+        bad = tuple(SkipRecord(p.label(), f"malformed row (line {p.line}): {p.reason}") for p in problems)
+        n_bad = len({p.line for p in problems if p.line > 1})
+        return ValidationResult(self.points, bad + self.skipped, self.n_rows + n_bad)
 
     def to_json_dict(self) -> dict[str, Any]:
         """``{"rows": [point...], "skipped": [{"id", "reason"}...], "summary": {metric: ...}}``."""

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from hierro.accuracy import load_measurements, validate
+from hierro.accuracy import RowProblem, load_measurements, load_measurements_lenient, validate
 from hierro.accuracy.predictor import EstimatePredictor
 from hierro.accuracy.simpredict import SimPredictor
 from hierro.cli._shared import CalibOpt, JsonOpt, calibration, emit_json, err_console, out
@@ -38,7 +38,11 @@ def validate_cmd(
 
     Each closed-loop or server row is simulated as the benchmark that produced it; offline rows
     use the analytic estimate."""
-    rows = load_measurements(file)
+    problems: tuple[RowProblem, ...] = ()
+    if file is None:
+        rows = load_measurements()
+    else:
+        rows, problems = load_measurements_lenient(file)
     c = calibration(calib)
     predictor = EstimatePredictor(calib=c) if analytic else SimPredictor(calib=c)
     with Progress(
@@ -50,7 +54,7 @@ def validate_cmd(
         def tick(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        res = validate(rows, predictor, progress=tick)
+        res = validate(rows, predictor, progress=tick).with_unreadable(problems)
     if as_json:
         emit_json(res.to_json_dict())
     else:
