@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/hierro estimate
+	$(BIN)/hierro plan
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -32,7 +32,7 @@ def test_one_gw_of_gb200() -> None:
     c = capacity_from_power(1e9, t, site_W=1.2e9)
     assert c.accelerators == math.floor(1e9 / t.all_in_W)
     assert c.racks == math.ceil(c.accelerators / 72)
-    assert c.nodes == math.ceil(c.accelerators / 4)
+    assert c.nodes == math.ceil(c.accelerators / 72)  # the NVL72 rack is the node
     assert c.sites == 1
     assert c.utility_W <= 1e9
 

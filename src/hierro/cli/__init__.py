@@ -14,6 +14,7 @@ import typer
 from hierro.cli.calibrate import calibrate_cmd
 from hierro.cli.catalog import catalog_cmd
 from hierro.cli.estimate import estimate_cmd
+from hierro.cli.plan import plan_cmd
 from hierro.cli.search import search_cmd
 from hierro.cli.simulate import simulate_cmd
 from hierro.cli.tco import tco_cmd
@@ -30,6 +31,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command("plan")(plan_cmd)
 app.command("estimate")(estimate_cmd)
 app.command("simulate")(simulate_cmd)
 app.command("search")(search_cmd)
