@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hierro.accuracy import ValidationResult, load_measurements
 from hierro.accuracy.fit import crossval_report
 from hierro.accuracy.simfit import crossval_sim_report
@@ -43,6 +45,17 @@ def _table(title: str, stats: dict[str, dict[str, Any]]) -> list[str]:
         lines.append(f"| {name} | {s['n']} | {_pct(s['median_ape'])} | {_pct(s['p90_ape'])} | "
                      f"{_pct(s['median_signed'])} |")
     return lines
+
+
+def error_bands(cv: ValidationResult) -> dict[str, list[float]]:
+    """Per metric, the 10th and 90th percentiles of measured / predicted over the
+    cross-validated points: a prediction's band is [value x q10, value x q90]."""
+    out: dict[str, list[float]] = {}
+    for m in cv.metrics():
+        ratios = np.array([p.measured / p.predicted for p in cv.points_of(m)])
+        if len(ratios) >= 10:
+            out[m] = [round(float(np.quantile(ratios, 0.1)), 4), round(float(np.quantile(ratios, 0.9)), 4)]
+    return out
 
 
 def _summary_lines(cv: ValidationResult) -> list[str]:
@@ -87,6 +100,15 @@ def markdown(cv: ValidationResult, calib: Calibration, analytic: ValidationResul
         for m in HEADLINE:
             if m in summary:
                 out += [f"### {m}", "", *_table(attr, summary[m][f"by_{attr}"]), ""]
+    bands = calib.error.get("bands", {}).get("simulated", {})
+    if bands:
+        out += ["## Error bands", "",
+                "Every prediction carries a band [value x q10, value x q90], q10 and q90 the 10th and 90th "
+                "percentiles of measured / predicted over these cross-validated points (so about 80% of them "
+                "fall inside by construction; `hierro estimate` uses the analytic predictor's).", "",
+                "| metric | q10 | q90 |", "|---|---:|---:|"]
+        out += [f"| {m} | {q[0]:.2f} | {q[1]:.2f} |" for m, q in bands.items()]
+        out += [""]
     out += ["## Skipped", "", "| reason | count |", "|---|---:|"]
     out += [f"| {r.replace('|', '/')} | {n} |" for r, n in cv.skip_counts().items()]
     out += ["", "![predicted vs measured](docs/accuracy.png)", ""]
@@ -133,6 +155,9 @@ def main() -> None:
 
     analytic, _ = crossval_report(rows, k=args.k, progress=lambda m: say(f"analytic {m}"))
     cv, calib = crossval_sim_report(rows, k=args.k, progress=lambda m: say(f"simulated {m}"))
+    bands = {"simulated": error_bands(cv), "analytic": error_bands(analytic)}
+    calib = Calibration(calib.source, calib.as_of, calib.entries, calib.ttft_overhead, calib.fitted_on,
+                        {**calib.error, "bands": bands})
     seconds = time.perf_counter() - t0
     out: Path = args.out_dir
     (out / "ACCURACY.md").write_text(markdown(cv, calib, analytic, args.k, seconds), encoding="utf-8")

@@ -172,3 +172,25 @@ def test_fitted_entries_win_lookups() -> None:
     assert c.memory("hopper", "vllm", "moe", "bf16") == 0.61
     assert c.memory("blackwell", "vllm", "gemm", "fp8") == base.memory("blackwell", "vllm", "gemm", "fp8")
     assert isinstance(p.entries(0.5)[0], EfficiencyEntry)
+
+
+def test_error_bands_from_the_calibration_reach_estimates_and_predictions() -> None:
+    from hierro.accuracy.predictor import EstimatePredictor
+    from hierro.perf import StepModel, estimate
+    from hierro.specs import Plan, get_accelerator, get_model
+
+    base = starting_calibration()
+    bands = {"analytic": {"tpot_mean_ms": [0.8, 1.3], "ttft_mean_ms": [0.6, 1.9]}}
+    calib = Calibration(base.source, base.as_of, base.entries, base.ttft_overhead, "", {"bands": bands})
+    assert calib.band("analytic", "tpot_mean_ms") == (0.8, 1.3)
+    assert calib.band("simulated", "tpot_mean_ms") == (1.0, 1.0)
+    sm = StepModel(get_model("llama-3.1-8b"), get_accelerator("h100-sxm"), Plan(), calib=calib)
+    e = estimate(sm, isl=512, osl=128, concurrency=4)
+    lo, hi = e.bands["tpot_s"]
+    assert lo == pytest.approx(0.8 * e.tpot_s) and hi == pytest.approx(1.3 * e.tpot_s)
+    row = next(r for r in unique(load_measurements()) if r.model == "llama-3.1-70b"
+               and r.load_kind == "concurrency" and r.tpot_mean_ms)
+    pred = EstimatePredictor(calib=calib).predict(row)
+    assert isinstance(pred, RowPrediction)
+    b = pred.values["tpot_mean_ms"]
+    assert b.lo == pytest.approx(0.8 * b.value) and b.hi == pytest.approx(1.3 * b.value)

@@ -93,7 +93,11 @@ class EstimatePredictor:
         }
         if row.load_kind == "offline":
             point = {k: v for k, v in point.items() if k in ("out_tok_s", "out_tok_s_per_gpu", "req_s")}
-        return {k: Band.point(v) for k, v in point.items()}
+        out: dict[str, Band] = {}
+        for k, v in point.items():
+            lo, hi = self.calib.band("analytic", k)
+            out[k] = Band(v, v * lo, v * hi)
+        return out
 
     @staticmethod
     def unsupported_reason(row: Measurement, *, allow_server: bool = False) -> str:

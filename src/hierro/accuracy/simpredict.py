@@ -93,8 +93,7 @@ class SimPredictor:
                        request_overhead_s=self.request_overhead_s)
         return res, replicas
 
-    @staticmethod
-    def _values(row: Measurement, res: SimResult, replicas: int) -> dict[str, Band]:
+    def _values(self, row: Measurement, res: SimResult, replicas: int) -> dict[str, Band]:
         total = res.out_tok_s * replicas
         point = {
             "out_tok_s": total,
@@ -109,7 +108,12 @@ class SimPredictor:
             "e2e_p50_ms": to_ms(res.e2e.p50),
             "e2e_p99_ms": to_ms(res.e2e.p99),
         }
-        return {k: Band.point(v) for k, v in point.items() if np.isfinite(v) and v > 0}
+        out: dict[str, Band] = {}
+        for k, v in point.items():
+            if np.isfinite(v) and v > 0:
+                lo, hi = self.calib.band("simulated", k)
+                out[k] = Band(v, v * lo, v * hi)
+        return out
 
     @staticmethod
     def _unsupported(row: Measurement) -> str:

@@ -159,6 +159,18 @@ class Calibration:
         fam = framework_family(framework)
         return self.ttft_overhead.get(fam, self.ttft_overhead.get("*", 0.0))
 
+    def band(self, predictor: str, metric: str) -> tuple[float, float]:
+        """Error band of a prediction as factors (lo, hi): the 10th and 90th percentiles of
+        measured / predicted over the cross-validated points of ``metric`` for ``predictor``
+        (``simulated`` or ``analytic``), as recorded by ``benchmarks/accuracy.py``; (1, 1) when
+        the calibration has none (an uncalibrated prediction has no measured error)."""
+        bands = self.error.get("bands", {})
+        q = bands.get(predictor, {}).get(metric) if isinstance(bands, dict) else None
+        if not q:
+            return 1.0, 1.0
+        lo, hi = float(q[0]), float(q[1])
+        return min(lo, 1.0), max(hi, 1.0)
+
 
 def _from_raw(raw: Any, where: str) -> Calibration:
     try:

@@ -223,6 +223,10 @@ class Estimate:
     prefill_step: StepCost = field(repr=False)
     decode_step: StepCost = field(repr=False)
     calibration: str = ""
+    bands: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """(lo, hi) of ``ttft_s``, ``tpot_s``, ``e2e_s`` and ``out_tok_s_per_gpu``: the value times
+    the 10th and 90th percentiles of measured / predicted in cross-validation (empty when the
+    calibration records none)."""
 
     @property
     def out_tok_s_per_gpu(self) -> float:
@@ -290,4 +294,16 @@ def estimate(
         prefill_step=prefill,
         decode_step=decode,
         calibration=sm.calib.source,
+        bands=_bands(sm, float(arr.ttft_s[0]), float(arr.tpot_s[0]), float(arr.e2e_s[0]),
+                     float(arr.out_tok_s[0]) / sm.plan.devices),
     )
+
+
+def _bands(sm: StepModel, ttft: float, tpot: float, e2e: float, per_gpu: float) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    for name, metric, value in (("ttft_s", "ttft_mean_ms", ttft), ("tpot_s", "tpot_mean_ms", tpot),
+                                ("e2e_s", "e2e_p50_ms", e2e), ("out_tok_s_per_gpu", "out_tok_s_per_gpu", per_gpu)):
+        lo, hi = sm.calib.band("analytic", metric)
+        if (lo, hi) != (1.0, 1.0):
+            out[name] = (value * lo, value * hi)
+    return out

@@ -67,6 +67,7 @@ def estimate_dict(e: Estimate) -> dict[str, Any]:
         "prefill_step": _step_dict(e.prefill_step),
         "decode_step": _step_dict(e.decode_step),
         "calibration": e.calibration,
+        "bands": {k: {"lo": lo, "hi": hi} for k, (lo, hi) in e.bands.items()},
     }
 
 
@@ -93,6 +94,13 @@ def _ops_table(title: str, step: StepCost) -> Table:
     return t
 
 
+def _band(e: Estimate, key: str, scale: float, fmt: str) -> str:
+    b = e.bands.get(key)
+    if b is None:
+        return ""
+    return f" [dim]({format(b[0] * scale, fmt)}-{format(b[1] * scale, fmt)})[/dim]"
+
+
 def estimate_tables(e: Estimate) -> Group:
     """The summary, memory and op-breakdown tables of an estimate."""
     head = Table(
@@ -108,10 +116,10 @@ def estimate_tables(e: Estimate) -> Group:
     rows = [
         ("concurrency", conc),
         ("running batch", f"{e.batch:,.1f} (limited by {e.limited_by})"),
-        ("TTFT", f"{to_ms(e.ttft_s):,.1f} ms"),
-        ("TPOT", f"{to_ms(e.tpot_s):,.2f} ms"),
-        ("request latency", f"{e.e2e_s:,.2f} s"),
-        ("output tokens/s per GPU", f"{e.out_tok_s_per_gpu:,.1f}"),
+        ("TTFT", f"{to_ms(e.ttft_s):,.1f} ms" + _band(e, "ttft_s", 1e3, ",.0f")),
+        ("TPOT", f"{to_ms(e.tpot_s):,.2f} ms" + _band(e, "tpot_s", 1e3, ",.1f")),
+        ("request latency", f"{e.e2e_s:,.2f} s" + _band(e, "e2e_s", 1.0, ",.1f")),
+        ("output tokens/s per GPU", f"{e.out_tok_s_per_gpu:,.1f}" + _band(e, "out_tok_s_per_gpu", 1.0, ",.0f")),
         ("output tokens/s per user", f"{e.out_tok_s_per_user:,.1f}"),
         ("requests/s", f"{e.req_s:,.3f}"),
         ("largest concurrency that fits", f"{e.max_concurrency:,}"),

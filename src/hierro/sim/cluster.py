@@ -106,7 +106,7 @@ class _Pool:
             raise SimError(f"unknown router {router!r}; known: {', '.join(ROUTERS)}")
         self.reps = reps
         self.base = reps[0].index
-        self.out = np.zeros(len(reps), dtype=np.int64)
+        self.out: list[int] = [0] * len(reps)
         self.route = _router(router, self)
 
 
@@ -133,6 +133,8 @@ class _Run:
         self._p: list[int] = wl.prompt_tokens.tolist()
         self._o: list[int] = wl.output_tokens.tolist()
         self._a: list[float] = [] if wl.arrival_s is None else wl.arrival_s.tolist()
+        self._on_arrival = self.on_arrival
+        self._closed = wl.closed_loop
 
     def issue(self, now: float, deliver_at: float | None = None) -> None:
         """Create the next request of the workload, sent at ``now``; it reaches a replica after
@@ -168,9 +170,21 @@ class _Run:
     def on_arrival(self, now: float, _: object) -> None:
         """Open loop: the event fires when request ``next`` reaches the replicas (its arrival
         plus the constant front-end overhead, so deliveries keep the arrival order)."""
-        self.issue(self._a[self.next], now)
-        if self.next < len(self._a) and self._a[self.next] < self.duration:
-            self.engine.schedule(self._a[self.next] + self.overhead, ARRIVAL, self.on_arrival)
+        a = self._a
+        i = self.next
+        if self.prefix:
+            self.issue(a[i], now)
+        else:  # issue() without prefix hashes, inline
+            self.next = i + 1
+            job = Job(i, a[i], self._p[i], self._o[i], None)
+            pool = self.front
+            assert pool is not None
+            r = pool.route(job)
+            pool.out[r] += 1
+            pool.reps[r].submit(job, now)
+        i = self.next
+        if i < len(a) and a[i] < self.duration:
+            self.engine.push(a[i] + self.overhead, ARRIVAL, self._on_arrival)
 
     def on_handoff(self, job: Job, now: float) -> None:
         """A prefill instance sampled the first token: the KV crosses to the decode pool."""
@@ -187,19 +201,24 @@ class _Run:
         pool = self.back if self.back is not None else self.front
         assert pool is not None
         pool.out[job.replica - pool.base] -= 1
-        self._record(job, now)
+        if self.progress is None and not self._closed:  # _record(), inline
+            self.rows.append((job.idx, job.replica, job.arrival, job.prompt, job.output, job.hit_tokens,
+                              job.preemptions, job.first_sched, job.first_token, now, job.gaps,
+                              job.itl_max))
+        else:
+            self._record(job, now)
 
     def _record(self, job: Job, now: float) -> None:
         self.rows.append((job.idx, job.replica, job.arrival, job.prompt, job.output, job.hit_tokens,
                           job.preemptions, job.first_sched, job.first_token, now, job.gaps, job.itl_max))
         if self.progress is not None and len(self.rows) % self.every == 0:
             self.progress(len(self.rows), len(self.wl))
-        if self.wl.closed_loop and self.next < len(self.wl) and now < self.duration:
+        if self._closed and self.next < self.limit and now < self.duration:
             self.issue(now)  # zero think time: the user sends its next request at once
 
     def records(self) -> NDArray[np.void]:
         """Per-request records sorted by id."""
-        rec = np.array(self.rows, dtype=RECORD_DTYPE)
+        rec = np.fromiter(self.rows, dtype=RECORD_DTYPE, count=len(self.rows))
         return rec[np.argsort(rec["id"], kind="stable")]
 
     def start(self) -> None:
@@ -446,17 +465,18 @@ def _router(name: str, pool: _Pool) -> Callable[[Job], int]:
     out = pool.out
 
     def least_outstanding(job: Job) -> int:
-        return int(np.argmin(out))
+        return out.index(min(out))  # the lowest index on ties, as numpy.argmin
 
     if name == "least_outstanding":
         return least_outstanding
 
     def prefix_aware(job: Job) -> int:
         h = job.hashes
-        lo = int(np.argmin(out))
+        low = min(out)
+        lo = out.index(low)
         if not h or n == 1:
             return lo
-        top, low = int(out.max()), int(out[lo])
+        top = max(out)
         if top - low > PREFIX_BALANCE_ABS and top > PREFIX_BALANCE_REL * low:
             return lo
         best, hit = lo, 0

@@ -14,7 +14,6 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from hierro.errors import HierroError
@@ -33,30 +32,40 @@ class SimError(HierroError):
     """A simulation that cannot go on: bad input or a broken invariant (message is one line)."""
 
 
-@dataclass(slots=True, eq=False)
 class Event:
-    """A scheduled call of ``handler(now, arg)``; ``cancel()`` makes the kernel skip it."""
+    """Handle of a scheduled call of ``handler(now, arg)``; ``cancel()`` makes the kernel skip it."""
 
-    time: float
-    handler: Callable[[float, Any], None]
-    arg: Any = None
-    cancelled: bool = field(default=False)
+    __slots__ = ("_engine", "seq", "time")
+
+    def __init__(self, engine: Engine, time: float, seq: int) -> None:
+        self._engine = engine
+        self.time = time
+        self.seq = seq
+        """The event's sequence number (its place among simultaneous events)."""
+
+    @property
+    def cancelled(self) -> bool:
+        return self.seq in self._engine._cancelled
 
     def cancel(self) -> None:
-        self.cancelled = True
+        self._engine.cancel(self.seq)
 
 
 class Engine:
     """The event loop. ``schedule`` events, then ``run`` until the heap is empty or ``until``.
 
+    The heap holds plain tuples ``(time, priority, seq, handler, arg)``; a cancelled event's
+    ``seq`` sits in a set until the kernel pops (and skips) it.
+
     The kernel owns no randomness: callers pass an explicit ``numpy.random.Generator`` to
     whatever needs one, so a run is a pure function of its inputs and seed.
     """
 
-    __slots__ = ("_heap", "_now", "_seq", "events_processed")
+    __slots__ = ("_cancelled", "_heap", "_now", "_seq", "events_processed")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, int, Event]] = []
+        self._heap: list[tuple[float, int, int, Callable[[float, Any], None], Any]] = []
+        self._cancelled: set[int] = set()
         self._now = 0.0
         self._seq = 0
         self.events_processed = 0
@@ -74,47 +83,68 @@ class Engine:
         self, time: float, priority: int, handler: Callable[[float, Any], None], arg: Any = None
     ) -> Event:
         """Call ``handler(time, arg)`` at ``time``; ties are broken by ``priority`` then order."""
-        if not time >= self._now or math.isinf(time):
+        return Event(self, time, self.push(time, priority, handler, arg))
+
+    def push(self, time: float, priority: int, handler: Callable[[float, Any], None], arg: Any = None) -> int:
+        """``schedule`` without the handle: returns the event's sequence number for ``cancel``."""
+        if not time >= self._now or time == math.inf:
             raise SimError(f"event scheduled at t={time!r} s, before now={self._now!r} s or not finite")
-        ev = Event(time, handler, arg)
-        heapq.heappush(self._heap, (time, priority, self._seq, ev))
-        self._seq += 1
-        return ev
+        seq = self._seq
+        heapq.heappush(self._heap, (time, priority, seq, handler, arg))
+        self._seq = seq + 1
+        return seq
+
+    def cancel(self, seq: int) -> None:
+        """Skip the pending event with sequence number ``seq``."""
+        self._cancelled.add(seq)
+
+    def _drop_cancelled(self) -> None:
+        heap, cancelled = self._heap, self._cancelled
+        while heap and heap[0][2] in cancelled:
+            cancelled.discard(heapq.heappop(heap)[2])
 
     def peek(self) -> float:
         """Time of the next live event, or +inf when none is left."""
+        self._drop_cancelled()
         heap = self._heap
-        while heap and heap[0][3].cancelled:
-            heapq.heappop(heap)
         return heap[0][0] if heap else math.inf
 
     def step(self) -> None:
         """Process the next live event."""
-        heap = self._heap
-        while True:
-            if not heap:
-                raise SimError("step() on an empty event queue")
-            t, _, _, ev = heapq.heappop(heap)
-            if not ev.cancelled:
-                break
+        self._drop_cancelled()
+        if not self._heap:
+            raise SimError("step() on an empty event queue")
+        t, _, _, handler, arg = heapq.heappop(self._heap)
         self._now = t
         self.events_processed += 1
-        ev.handler(t, ev.arg)
+        handler(t, arg)
 
     def run(self, until: float = math.inf) -> float:
         """Process events until none is left or the next one lies beyond ``until``; returns now."""
         heap = self._heap
+        cancelled = self._cancelled
         pop = heapq.heappop
         n = 0
-        while heap:
-            t, _, _, ev = heap[0]
-            if t > until:
-                break
-            pop(heap)
-            if ev.cancelled:
-                continue
-            self._now = t
-            n += 1
-            ev.handler(t, ev.arg)
+        if until == math.inf:
+            while heap:
+                t, _, seq, handler, arg = pop(heap)
+                if cancelled and seq in cancelled:
+                    cancelled.discard(seq)
+                    continue
+                self._now = t
+                n += 1
+                handler(t, arg)
+        else:
+            while heap:
+                t, _, seq, handler, arg = heap[0]
+                if t > until:
+                    break
+                pop(heap)
+                if cancelled and seq in cancelled:
+                    cancelled.discard(seq)
+                    continue
+                self._now = t
+                n += 1
+                handler(t, arg)
         self.events_processed += n
         return self._now

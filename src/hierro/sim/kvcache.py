@@ -59,15 +59,19 @@ class KvPool:
         """Take ``n`` private blocks, evicting cached prefix blocks (LRU) as needed."""
         if n <= 0:
             return
-        free = self.capacity - self.used
+        hb = self.hash_blocks
+        held = self.private + hb * len(self.pinned)
+        lru = self.lru
+        free = self.capacity - held - hb * len(lru) if lru else self.capacity - held
         while free < n:
-            if not self.lru:
+            if not lru:
                 raise SimError(f"KV pool overflow: {n} blocks asked, {free} free of {self.capacity}")
-            self.lru.popitem(last=False)
-            free += self.hash_blocks
+            lru.popitem(last=False)
+            free += hb
         self.private += n
-        if self.private + self.hash_blocks * len(self.pinned) > self.peak:
-            self.peak = self.private + self.hash_blocks * len(self.pinned)
+        held += n
+        if held > self.peak:
+            self.peak = held
 
     def free(self, n: int) -> None:
         self.private -= n

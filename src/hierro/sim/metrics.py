@@ -267,7 +267,8 @@ class SeriesBuilder:
             self.kv_max[b] = kv
 
     def preempt(self, t: float) -> None:
-        self.pre[self._slot(t)] += 1
+        b = self._slot(t)  # first: _slot may coarsen and replace the lists
+        self.pre[b] += 1
 
     def build(self, end_s: float) -> KvSeries:
         used = max(1, min(self.bins, int(end_s / self.width) + 1))

@@ -48,7 +48,7 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 
-from hierro.sim.engine import STEP, Engine, Event, SimError
+from hierro.sim.engine import STEP, Engine, SimError
 from hierro.sim.kvcache import KvPool
 from hierro.sim.metrics import LogHist, SeriesBuilder
 from hierro.sim.steptime import DecodeTable, StepTime
@@ -161,7 +161,10 @@ class Replica:
         self.D = 0
         self.phase = [0] * self.S
         self._finish: list[tuple[int, int, int, Job]] = []
-        self._event: Event | None = None
+        self._event: int | None = None
+        """Sequence number of the pending step-boundary event."""
+        self._cb = self._on_boundary
+        self._one_piece = len(decode.knots) == 1
         self._seg: tuple[float, int, float, float] | None = None
         self._pending: list[tuple[Job, int]] | None = None
         self._pending_t0 = 0.0
@@ -183,7 +186,7 @@ class Replica:
         if self._in_handler:
             return
         if self._event is None:
-            self._event = self.engine.schedule(now, STEP, self._on_boundary)
+            self._event = self.engine.push(now, STEP, self._cb)
         elif self._seg is not None:
             self._truncate(now)
 
@@ -201,7 +204,12 @@ class Replica:
                 self._end_segment(now)
             elif self._pending is not None:
                 self._end_step(now)
-            self._plan(now)
+            # plan: a closed-form decode segment while only decodes can run, else one step
+            waiting = self.waiting
+            if (self.running or waiting) and (
+                    not self.B or self.prefilling or (waiting and self._admissible(waiting[0]))
+                    or not self._try_segment(now)):
+                self._step(now)
             if now >= self._t_sample and self.series is not None:
                 pool = self.pool
                 self.series.sample(now, pool.used / pool.capacity, len(self.waiting))
@@ -209,58 +217,39 @@ class Replica:
         finally:
             self._in_handler = False
 
-    def _push_gap(self, v: float) -> None:
-        """Log one event's longest step on the monotone stack (values strictly decreasing)."""
-        mi, mv = self._mx_i, self._mx_v
-        while mv and mv[-1] <= v:
-            mv.pop()
-            mi.pop()
-        mi.append(self.n_ev)
-        mv.append(v)
-        self.n_ev += 1
-
     def _gap_since(self, e0: int) -> float:
         """Longest step among events e0, e0 + 1, ..., the last."""
         j = bisect_left(self._mx_i, e0)
         return self._mx_v[j] if j < len(self._mx_v) else 0.0
 
-    def _plan(self, now: float) -> None:
-        if not self.running and not self.waiting:
-            return
-        if self.B and not self.prefilling and (not self.waiting or not self._admissible(self.waiting[0])):
-            k = self._segment_len()
-            if k >= 1:
-                self._start_segment(now, k)
-                return
-        self._step(now)
-
     # --- closed-form decode segments --------------------------------------------------------
 
     def _new_blocks(self, k: int) -> int:
         """KV blocks the decode batch takes over the next k steps (each sequence takes one
-        when it writes the first token of a block)."""
-        S, D, total = self.S, self.D, 0
+        when it writes the first token of a block).
+
+        A sequence with u steps left in its last block takes ceil((k - u) / S) blocks when
+        k > u; with k = q·S + m that is q + [u < m], so the total is B·q plus the sequences
+        whose u is below m (u = (-(r + D)) mod S for phase r)."""
+        S, phase = self.S, self.phase
+        s0 = -self.D % S  # the phase whose u is 0
         if k == 1:
-            return self.phase[-D % S]  # those whose last block is full
-        for r, n in enumerate(self.phase):
-            if n:
-                u = (-(r + D)) % S  # steps left in the sequence's last block
-                if k > u:
-                    total += n * (-(-(k - u) // S))
+            return phase[s0]  # those whose last block is full
+        q, m = divmod(k, S)
+        total = self.B * q
+        if m:
+            lo = s0 - m + 1  # phases s0, s0 - 1, ..., s0 - m + 1 (mod S) have u < m
+            if lo >= 0:
+                total += sum(phase[lo:s0 + 1])
+            else:
+                total += sum(phase[:s0 + 1]) + sum(phase[lo + S:])
         return total
 
-    def _segment_len(self) -> int:
-        heap = self._finish
-        while heap[0][2] != heap[0][3].gen:
-            heapq.heappop(heap)
-        k = min(heap[0][0] - self.D, self.k_cap)
-        B = self.B
-        d0 = (self.S_off + self.E * B * self.D) / B
-        end = self.decode.piece_end(self.decode.piece(d0))
-        if end < math.inf:
-            k = min(k, math.floor((end - d0) / self.E) + 1)
-        avail = self.pool.available
-        if B * (-(-k // self.S)) > avail:
+    def _fit_blocks(self, k: int) -> int:
+        """Largest j <= k whose new KV blocks fit in the pool."""
+        pool = self.pool
+        avail = pool.capacity - pool.private - pool.hash_blocks * len(pool.pinned)
+        if self.B * (-(-k // self.S)) > avail:
             lo, hi = 0, k  # largest j in [0, k] with new_blocks(j) <= avail
             while lo < hi:
                 mid = (lo + hi + 1) // 2
@@ -271,17 +260,37 @@ class Replica:
             k = lo
         return k
 
-    def _start_segment(self, now: float, k: int) -> None:
-        B = self.B
-        d0 = (self.S_off + self.E * B * self.D) / B
+    def _try_segment(self, now: float) -> bool:
+        """Start a closed-form decode segment if one of at least one step is possible (as long
+        of at most: the next completion, the end of the context piece, the KV blocks left)."""
+        heap = self._finish
+        while heap[0][2] != heap[0][3].gen:
+            heapq.heappop(heap)
+        D, B, E = self.D, self.B, self.E
+        k = heap[0][0] - D
+        if k > self.k_cap:
+            k = self.k_cap
+        d0 = (self.S_off + E * B * D) / B
         tab = self.decode
-        p = tab.piece(d0)
-        slope = float(tab.slope[B, p])
-        alpha = float(tab.value[B, p]) + slope * (d0 - tab.knots[p])
-        beta = slope * self.E  # the mean context grows by E tokens a step
+        if self._one_piece:
+            p = 0
+        else:
+            p = tab.piece(d0)
+            end = tab.piece_end(p)
+            if end < math.inf:
+                k = min(k, math.floor((end - d0) / E) + 1)
+        pool = self.pool
+        if B * (-(-k // self.S)) > pool.capacity - pool.private - pool.hash_blocks * len(pool.pinned):
+            k = self._fit_blocks(k)
+        if k < 1:
+            return False
+        slope = tab.slope_rows[B][p]
+        alpha = tab.value_rows[B][p] + slope * (d0 - tab.knots[p])
+        beta = slope * E  # the mean context grows by E tokens a step
         self._seg = (now, k, alpha, beta)
         self.segments += 1
-        self._event = self.engine.schedule(now + _series(k, alpha, beta), STEP, self._on_boundary)
+        self._event = self.engine.push(now + (k * alpha + beta * (k * (k - 1) / 2)), STEP, self._cb)
+        return True
 
     def _truncate(self, now: float) -> None:
         """End the segment in flight at the first step boundary at or after ``now``."""
@@ -289,26 +298,38 @@ class Replica:
         t0, k, alpha, beta = self._seg
         j = _steps_to_reach(now - t0, alpha, beta)
         if j < k:
-            self._event.cancel()
+            engine = self.engine
+            engine.cancel(self._event)
             self._seg = (t0, j, alpha, beta)
-            self._event = self.engine.schedule(t0 + _series(j, alpha, beta), STEP, self._on_boundary)
+            self._event = engine.push(t0 + (j * alpha + beta * (j * (j - 1) / 2)), STEP, self._cb)
 
     def _end_segment(self, now: float) -> None:
         assert self._seg is not None
         t0, k, alpha, beta = self._seg
         self._seg = None
-        self.pool.alloc(self._new_blocks(k))
+        n = self._new_blocks(k)
+        if n > 0:
+            self.pool.alloc(n)
         self.D += k
         self.steps += k
         self.busy_s += now - t0
         last = alpha + beta * (k - 1)
         lo, hi = (alpha, last) if last >= alpha else (last, alpha)
-        self._push_gap(hi)
+        # push the segment's longest step on the monotone stack (values strictly decreasing)
+        mi, mv = self._mx_i, self._mx_v
+        while mv and mv[-1] <= hi:
+            mv.pop()
+            mi.pop()
+        mi.append(self.n_ev)
+        mv.append(hi)
+        self.n_ev += 1
         if k == 1:
             self.itl.add(alpha, self.B)
         else:
             self.itl.add_range(lo, hi, self.B * k, self.B * (now - t0))
-        self._complete(now)
+        heap = self._finish
+        if heap and heap[0][0] <= self.D:
+            self._complete(now)
 
     # --- general steps ----------------------------------------------------------------------
 
@@ -316,23 +337,27 @@ class Replica:
         pool = self.pool
         preempted = False
         # 1. decodes first: one token and, at a block boundary, one block each
-        need = self._new_blocks(1) if self.B else 0
-        while need > pool.available:
-            self._preempt(next(reversed(self.running.values())))
-            preempted = True
-            need = self._new_blocks(1) if self.B else 0
-        pool.alloc(need)
+        bt = self.bt
+        need = self.phase[-self.D % self.S] if self.B else 0  # _new_blocks(1)
+        if need > pool.capacity - pool.private - pool.hash_blocks * len(pool.pinned):
+            while need > pool.available:
+                self._preempt(next(reversed(self.running.values())))
+                preempted = True
+                need = self._new_blocks(1) if self.B else 0
+        if need > 0:
+            pool.alloc(need)
         self._step_alloc = True
         budget = self.C - self.B
         chunks: list[tuple[Job, int]] = []
         # 2. running prefills, in admission order
-        for job in list(self.prefilling.values()):
+        prefilling = self.prefilling
+        for job in list(prefilling.values()) if prefilling else ():
             if budget <= 0:
                 break
-            if job.idx not in self.prefilling:
+            if job.idx not in prefilling:
                 continue
             n = min(job.target - job.cached, budget)
-            nb = pool.blocks(job.cached + n) - pool.blocks(job.cached)
+            nb = -(-(job.cached + n) // bt) - -(-job.cached // bt)
             while nb > pool.available:
                 victim = next(reversed(self.running.values()))
                 self._preempt(victim)
@@ -351,8 +376,8 @@ class Replica:
             while waiting and budget > 0 and len(self.running) < self.max_seqs:
                 head = waiting[0]
                 if head.cached >= head.target:  # its KV came from a prefill instance
-                    nb = pool.blocks(head.cached)
-                    if nb * self.bt - head.cached < self.E:
+                    nb = -(-head.cached // bt)
+                    if nb * bt - head.cached < self.E:
                         nb += 1  # this step's token starts a new block
                     if nb > pool.available:
                         break
@@ -387,7 +412,7 @@ class Replica:
         self._pending = chunks
         self._pending_t0 = now
         self.mixed_steps += 1
-        self._event = self.engine.schedule(now + dt, STEP, self._on_boundary)
+        self._event = self.engine.push(now + dt, STEP, self._cb)
 
     def _end_step(self, now: float) -> None:
         chunks = self._pending
@@ -397,7 +422,14 @@ class Replica:
         self.steps += 1
         dt = now - self._pending_t0
         self.busy_s += dt
-        self._push_gap(dt)
+        # push the step on the monotone stack (as _end_segment)
+        mi, mv = self._mx_i, self._mx_v
+        while mv and mv[-1] <= dt:
+            mv.pop()
+            mi.pop()
+        mi.append(self.n_ev)
+        mv.append(dt)
+        self.n_ev += 1
         if self.B:
             self.itl.add(dt, self.B)
         for job, n in chunks:
@@ -422,7 +454,9 @@ class Replica:
                 self.on_finish(job, now)
             else:
                 self._join_decode(job)
-        self._complete(now)
+        heap = self._finish
+        if heap and heap[0][0] <= self.D:
+            self._complete(now)
 
     # --- bookkeeping ----------------------------------------------------------------------
 
@@ -460,9 +494,10 @@ class Replica:
             if gap > job.itl_max:
                 job.itl_max = gap
         job.generated = min(job.output, job.generated + (j if E == 1 else int(E * j + 1e-9)))
-        u = (-(job.ph + job.d_join)) % self.S
+        S = self.S
+        u = (-(job.ph + job.d_join)) % S
         steps = j + extra
-        return self.pool.blocks(job.cached) + (-(-(steps - u) // self.S) if steps > u else 0)
+        return -(-job.cached // self.bt) + (-(-(steps - u) // S) if steps > u else 0)
 
     def _complete(self, now: float) -> None:
         heap, D = self._finish, self.D
@@ -479,7 +514,10 @@ class Replica:
 
     def _release(self, job: Job, blocks: int) -> None:
         del self.running[job.idx]
-        self.pool.free(blocks - job.shared)
+        pool = self.pool
+        pool.private -= blocks - job.shared
+        if pool.private < 0:
+            raise SimError("KV pool underflow: more blocks freed than allocated")
         if job.pinned:
             self.pool.unpin(job.pinned)
             job.pinned = []
@@ -516,23 +554,25 @@ class Replica:
     def _admissible(self, job: Job) -> bool:
         if len(self.running) >= self.max_seqs:
             return False
+        pool, bt = self.pool, self.bt
+        avail = pool.capacity - pool.private - pool.hash_blocks * len(pool.pinned)
         if job.cached >= job.target:
-            return self.pool.blocks(job.cached) + 1 <= self.pool.available
-        h, cold = self._hits(job)
+            return -(-job.cached // bt) + 1 <= avail
+        h, cold = self._hits(job) if self.prefix else (0, 0)
         hit = h * self.hash_tokens
         n = min(job.target - hit, self.C - self.B)
-        nb = self.pool.blocks(hit + n) - h * self.pool.hash_blocks
-        return nb + cold * self.pool.hash_blocks <= self.pool.available
+        nb = -(-(hit + n) // bt) - h * pool.hash_blocks
+        return nb + cold * pool.hash_blocks <= avail
 
     def _admit(self, job: Job, budget: int, now: float) -> int:
         """Admit ``job`` with a first chunk of at most ``budget`` tokens; returns the chunk (0 if
         its blocks do not fit)."""
         pool = self.pool
-        h, cold = self._hits(job)
+        h, cold = self._hits(job) if self.prefix else (0, 0)
         hit = h * self.hash_tokens
         n = min(job.target - hit, budget)
-        nb = pool.blocks(hit + n) - h * pool.hash_blocks
-        if nb + cold * pool.hash_blocks > pool.available:
+        nb = -(-(hit + n) // self.bt) - h * pool.hash_blocks
+        if nb + cold * pool.hash_blocks > pool.capacity - pool.private - pool.hash_blocks * len(pool.pinned):
             return 0
         if h:
             assert job.hashes is not None

@@ -198,22 +198,31 @@ class StepTime:
         for base in self._moe_bases:
             phi.append(1.0 - base ** T if T > 0.0 else 0.0)
         x = np.array(phi)
-        y = self._CMK @ x
-        n = self._n_ops
         key = (tp > 0.0, ps > 0.0, ds > 0.0, sampled > 0.0)
         launch = self._launch.get(key)
         if launch is None:
             launch = self._launch[key] = float(self._L @ ((self._A @ (x > 0)) > 0)) + self._over
-        return (float(np.maximum(y[:n], y[n:2 * n]).sum()) + float(y[-1]) + launch) * pp
+        return (self._ops_time(self._CMK @ x) + launch) * pp
+
+    def _ops_time(self, y: F64) -> float:
+        """Σ_ops max(compute, memory) + communication, from ``y = CMK @ phi``."""
+        n = self._n_ops
+        if n < 8:
+            # numpy sums fewer than 8 values one after the other from 0.0 (its pairwise sum
+            # unrolls from 8 on), so plain floats give the same bits without the array calls
+            v: list[float] = y.tolist()
+            acc = 0.0
+            for c, m in zip(v[:n], v[n:2 * n], strict=False):
+                acc += c if c >= m else m
+            return acc + v[-1]
+        return float(np.maximum(y[:n], y[n:2 * n]).sum()) + float(y[-1])
 
     def _eval(self, phi: list[float], key: tuple[bool, bool, bool, bool]) -> float:
         x = np.array(phi)
-        y = self._CMK @ x
-        n = self._n_ops
         launch = self._launch.get(key)
         if launch is None:
             launch = self._launch[key] = float(self._L @ ((self._A @ (x > 0)) > 0)) + self._over
-        return float(np.maximum(y[:n], y[n:2 * n]).sum()) + float(y[-1]) + launch
+        return self._ops_time(self._CMK @ x) + launch
 
     def _spec_call(self, tp: float, ps: float, pctx: float, ds: float, dctx: float, sampled: float) -> float:
         """A step whose ``ds`` decodes verify k + 1 tokens each: the prompt chunks and the
@@ -297,11 +306,16 @@ class DecodeTable:
         # row 0 is unused so that row B is batch size B
         self.value = np.vstack([np.zeros((1, P)), t0.reshape(P, max_seqs).T])
         self.slope = np.vstack([np.zeros((1, P)), slope.reshape(P, max_seqs).T])
+        self.value_rows: list[list[float]] = self.value.tolist()
+        """``value`` as nested Python lists (the same floats, for the replica's hot path)."""
+        self.slope_rows: list[list[float]] = self.slope.tolist()
         self.max_seqs = max_seqs
 
     def piece(self, d: float) -> int:
         """Index of the piece that holds mean context ``d``."""
         p = 0
+        if len(self.knots) == 1:
+            return p
         for i, k in enumerate(self.knots):
             if d >= k:
                 p = i
