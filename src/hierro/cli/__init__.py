@@ -47,5 +47,7 @@ def main() -> None:
     try:
         app()  # typer reports usage errors itself (exit 2) and exits
     except HierroError as err:
-        sys.stderr.write(f"hierro: error: {err}\n")
+        # one line per problem (most errors are one problem)
+        for line in str(err).splitlines() or [type(err).__name__]:
+            sys.stderr.write(f"hierro: error: {line}\n")
         sys.exit(2)

@@ -313,23 +313,24 @@ class Scenario(_Strict):
         return self
 
 
-def _message(err: ValidationError) -> str:
+def _message(err: ValidationError, where: str) -> str:
+    """One line per problem, each naming the file and the field."""
     parts = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("function-", "tagged-union")))
         msg = str(e["msg"]).removeprefix("Value error, ")
-        parts.append(f"{loc or '(top level)'}: {msg}")
-    return "; ".join(parts)
+        parts.append(f"{where}: {loc or '(top level)'}: {msg}")
+    return "\n".join(parts)
 
 
 def scenario_from_dict(data: Any, where: str = "scenario") -> Scenario:
-    """Validate ``data``; problems raise one line naming ``where`` and each bad field."""
+    """Validate ``data``; problems raise one line per bad field, each naming ``where``."""
     if not isinstance(data, Mapping):
         raise CatalogError(f"{where}: a scenario is a mapping of sections (capital, models, ...)")
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        raise CatalogError(f"{where}: {_message(err)}") from None
+        raise CatalogError(_message(err, where)) from None
 
 
 def _read(path: Path) -> Any:
