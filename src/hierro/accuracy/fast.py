@@ -97,6 +97,8 @@ def slot_value(calib: Calibration, key: SlotKey) -> float:
     if attr == "memory":
         return calib.memory(fam, fw, op_class, dtype)
     if attr == "latency_s":
+        if op_class == "host":
+            return calib.latency_or(fam, fw, op_class, dtype, 0.0)
         return calib.latency(fam, fw, op_class, dtype)
     if attr == "ttft":
         return calib.request_overhead(fw)
@@ -120,7 +122,9 @@ class _Group:
     rows: tuple[int, ...]
     A: F
     M: F
-    live: NDArray[np.bool_]
+    live: F
+    """Launch units per op and cell: 1 where the op does work (times its count), or, for the
+    per-sequence host op, the number of sequences."""
     a: F
     m: F
     count: F
@@ -234,14 +238,18 @@ def _build_group(
     k = len(ops_s)
     A = np.zeros((k, R, NSHAPE, GRID))
     M = np.zeros((k, R, NSHAPE, GRID))
-    live = np.zeros((k, R, NSHAPE, GRID), dtype=bool)
+    live = np.zeros((k, R, NSHAPE, GRID))
     a, m, count = np.ones(k), np.ones(k), np.zeros(k)
     sc, sm_, sl = (np.zeros(k, dtype=np.int64) for _ in range(3))
     for i, os_ in enumerate(ops_s):
         count[i] = os_.count
         sl[i] = slots(("latency_s", fam, fw, os_.op_class, os_.dtype))
+        if os_.op_class == "host":
+            count[i] = 1.0
         for j, op in enumerate(ops[i] for ops in built):
-            if op.op_class in _COMM:
+            if op.op_class == "host":
+                live[i, :, j] = np.broadcast_to(np.asarray(op.rows, dtype=np.float64), (R, GRID))
+            elif op.op_class in _COMM:
                 g = max(op.group, 2)
                 factor = 2.0 * (g - 1) / g if op.op_class == "allreduce" else 1.0
                 cb = np.broadcast_to(np.asarray(op.comm_bytes, dtype=np.float64), (R, GRID))
@@ -253,7 +261,9 @@ def _build_group(
                 A[i, :, j] = fl
                 M[i, :, j] = by
                 live[i, :, j] = fl + by > 0
-        if os_.op_class in _COMM:
+        if os_.op_class == "host":
+            sc[i] = sm_[i] = 0  # no roofline: slot 0 is the constant 1
+        elif os_.op_class in _COMM:
             link = accel.scale_out_bw_Bps if os_.scale_out else accel.scale_up_bw_Bps
             m[i] = link or accel.scale_out_bw_Bps or 1e9
             sc[i] = 0

@@ -125,6 +125,7 @@ def parameters() -> tuple[Param, ...]:
     for w in FW_FAMILIES:
         out.append(Param(f"{w}.step_overhead", "latency_s", (("*", w, "overhead"),)))
         out.append(Param(f"{w}.request_overhead", "ttft", (("*", w, "*"),)))
+        out.append(Param(f"{w}.host_per_seq", "latency_s", (("*", w, "host"),)))
     out.append(Param("attn_prefill.compute", "compute", (("*", "*", "attn_prefill"),)))
     out.append(Param("allreduce.link", "memory", (("*", "*", "allreduce"),)))
     out.append(Param("allreduce.latency", "latency_s", (("*", "*", "allreduce"),)))

@@ -6,30 +6,48 @@ from typing import Annotated
 
 import typer
 
-from hierro.cli._shared import CalibOpt, Dtype, JsonOpt, calibration, emit_json, out
+from hierro.cli._shared import (
+    CalibOpt,
+    DpAttentionOpt,
+    Dtype,
+    DtypeOpt,
+    EpOpt,
+    FrameworkOpt,
+    GpuOpt,
+    JsonOpt,
+    KvDtypeOpt,
+    MemFractionOpt,
+    ModelOpt,
+    PpOpt,
+    TpOpt,
+    calibration,
+    emit_json,
+    make_plan,
+    out,
+)
 from hierro.errors import HierroError
 from hierro.perf import StepModel, estimate
 from hierro.report import estimate_dict, estimate_tables
-from hierro.specs import Plan, get_accelerator, get_model
+from hierro.specs import get_accelerator, get_model
 
 __all__ = ["estimate_cmd"]
 
 
 def estimate_cmd(
-    model: Annotated[str, typer.Option(help="catalog id, config.json path, or cached HF repo id")] = "llama-3.1-70b",
-    gpu: Annotated[str, typer.Option(help="accelerator id (see `hierro catalog gpus`)")] = "h100-sxm",
-    tp: Annotated[int, typer.Option(help="tensor-parallel GPUs per stage")] = 4,
-    pp: Annotated[int, typer.Option(help="pipeline stages")] = 1,
-    ep: Annotated[int, typer.Option(help="expert-parallel ranks (divides tp)")] = 1,
-    dp_attention: Annotated[bool, typer.Option("--dp-attention", help="data-parallel attention over the tp ranks")] = False,
-    dtype: Annotated[Dtype, typer.Option(help="weight and GEMM precision")] = Dtype.fp8,
-    kv_dtype: Annotated[Dtype | None, typer.Option(help="KV-cache precision (default: bf16, fp8 with fp8/fp4 weights)")] = None,
+    model: ModelOpt = "llama-3.1-70b",
+    gpu: GpuOpt = "h100-sxm",
+    tp: TpOpt = 4,
+    pp: PpOpt = 1,
+    ep: EpOpt = 1,
+    dp_attention: DpAttentionOpt = False,
+    dtype: DtypeOpt = Dtype.fp8,
+    kv_dtype: KvDtypeOpt = None,
     isl: Annotated[int, typer.Option(help="input tokens per request")] = 1024,
     osl: Annotated[int, typer.Option(help="output tokens per request")] = 1024,
     concurrency: Annotated[int, typer.Option(help="requests in flight (closed loop)")] = 64,
     offline: Annotated[bool, typer.Option("--offline", help="maximum throughput (MLPerf Offline)")] = False,
-    framework: Annotated[str, typer.Option(help="serving engine: vllm, sglang, trtllm")] = "vllm",
-    mem_fraction: Annotated[float, typer.Option(help="share of HBM the engine may use")] = 0.9,
+    framework: FrameworkOpt = "vllm",
+    mem_fraction: MemFractionOpt = 0.9,
     waves: Annotated[
         float | None,
         typer.Option(help="model a benchmark of waves x concurrency requests started at once (default: steady state)"),
@@ -42,8 +60,7 @@ def estimate_cmd(
         raise HierroError(f"--mem-fraction must be in [0.1, 1], got {mem_fraction}")
     if waves is not None and waves < 1:
         raise HierroError(f"--waves must be >= 1, got {waves}")
-    kv = kv_dtype.value if kv_dtype else ("fp8" if dtype.value in ("fp8", "fp4") else "bf16")
-    plan = Plan(tp=tp, pp=pp, ep=ep, dp_attention=dp_attention, weight_dtype=dtype.value, kv_dtype=kv)
+    plan = make_plan(tp, pp, ep, dp_attention, dtype, kv_dtype)
     sm = StepModel(get_model(model), get_accelerator(gpu), plan, framework=framework, calib=calibration(calib))
     e = estimate(
         sm, isl=isl, osl=osl, concurrency=concurrency, offline=offline, mem_fraction=mem_fraction, waves=waves

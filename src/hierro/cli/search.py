@@ -15,7 +15,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from hierro.cli._shared import CalibOpt, JsonOpt, calibration, emit_json, err_console, out
+from hierro.cli._shared import CalibOpt, JsonOpt, ModelOpt, calibration, emit_json, err_console, out
 from hierro.errors import HierroError
 from hierro.report.search import search_dict, search_table, write_frontiers
 from hierro.search import (
@@ -36,7 +36,7 @@ def _csv(text: str | None) -> tuple[str, ...]:
 
 
 def search_cmd(
-    model: Annotated[str, typer.Option(help="catalog id, config.json path, or cached HF repo id")] = "llama-3.1-70b",
+    model: ModelOpt = "llama-3.1-70b",
     isl: Annotated[int, typer.Option(help="input tokens per request")] = 2048,
     osl: Annotated[int, typer.Option(help="output tokens per request")] = 512,
     qps: Annotated[float, typer.Option(help="peak demand, requests/s")] = 10.0,

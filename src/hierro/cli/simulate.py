@@ -15,7 +15,26 @@ import numpy as np
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hierro.cli._shared import CalibOpt, Dtype, JsonOpt, calibration, emit_json, err_console, out
+from hierro.cli._shared import (
+    CalibOpt,
+    DpAttentionOpt,
+    Dtype,
+    DtypeOpt,
+    EpOpt,
+    FrameworkOpt,
+    GpuOpt,
+    JsonOpt,
+    KvDtypeOpt,
+    MemFractionOpt,
+    ModelOpt,
+    PpOpt,
+    TpOpt,
+    calibration,
+    emit_json,
+    err_console,
+    make_plan,
+    out,
+)
 from hierro.errors import HierroError
 from hierro.perf import StepModel
 from hierro.report.sim import sim_dict, sim_tables
@@ -36,7 +55,7 @@ from hierro.sim import (
     to_csv,
     to_parquet,
 )
-from hierro.specs import Plan, get_accelerator, get_model
+from hierro.specs import get_accelerator, get_model
 
 __all__ = ["parse_length_dist", "parse_seconds", "parse_slo", "simulate_cmd"]
 
@@ -159,16 +178,16 @@ def _write_records(res: SimResult, path: Path) -> None:
 
 
 def simulate_cmd(
-    model: Annotated[str, typer.Option(help="catalog id, config.json path, or cached HF repo id")] = "llama-3.1-70b",
-    gpu: Annotated[str, typer.Option(help="accelerator id (see `hierro catalog gpus`)")] = "h100-sxm",
-    tp: Annotated[int, typer.Option(help="tensor-parallel GPUs per stage")] = 8,
-    pp: Annotated[int, typer.Option(help="pipeline stages")] = 1,
-    ep: Annotated[int, typer.Option(help="expert-parallel ranks (divides tp)")] = 1,
-    dp_attention: Annotated[bool, typer.Option("--dp-attention", help="data-parallel attention over the tp ranks")] = False,
-    dtype: Annotated[Dtype, typer.Option(help="weight and GEMM precision")] = Dtype.fp8,
-    kv_dtype: Annotated[Dtype | None, typer.Option(help="KV-cache precision (default: bf16, fp8 with fp8/fp4 weights)")] = None,
-    framework: Annotated[str, typer.Option(help="serving engine: vllm, sglang, trtllm")] = "vllm",
-    mem_fraction: Annotated[float, typer.Option(help="share of HBM the engine may use")] = 0.9,
+    model: ModelOpt = "llama-3.1-70b",
+    gpu: GpuOpt = "h100-sxm",
+    tp: TpOpt = 8,
+    pp: PpOpt = 1,
+    ep: EpOpt = 1,
+    dp_attention: DpAttentionOpt = False,
+    dtype: DtypeOpt = Dtype.fp8,
+    kv_dtype: KvDtypeOpt = None,
+    framework: FrameworkOpt = "vllm",
+    mem_fraction: MemFractionOpt = 0.9,
     calib: CalibOpt = None,
     replicas: Annotated[int, typer.Option(help="model instances behind the router")] = 1,
     prefill_replicas: Annotated[int, typer.Option(help="disaggregated: prefill instances (with --decode-replicas)")] = 0,
@@ -210,8 +229,7 @@ def simulate_cmd(
         raise HierroError(f"--spec-tokens must be >= 0 and --spec-acceptance in [0, 1], got "
                           f"{spec_tokens}, {spec_acceptance}")
     cap = parse_seconds(duration) if duration is not None else None
-    kv = kv_dtype.value if kv_dtype else ("fp8" if dtype.value in ("fp8", "fp4") else "bf16")
-    plan = Plan(tp=tp, pp=pp, ep=ep, dp_attention=dp_attention, weight_dtype=dtype.value, kv_dtype=kv)
+    plan = make_plan(tp, pp, ep, dp_attention, dtype, kv_dtype)
     arch = get_model(model)
     sm = StepModel(arch, get_accelerator(gpu), plan, framework=framework, calib=calibration(calib))
     wl = _workload(trace=trace, requests=requests, qps=qps, concurrency=concurrency, arrival=arrival, cv=cv,

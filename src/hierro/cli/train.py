@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hierro.cli._shared import JsonOpt, emit_json, out
+from hierro.cli._shared import GpuOpt, JsonOpt, ModelOpt, emit_json, out
 from hierro.errors import HierroError
 from hierro.report.training import training_dict, training_tables
 from hierro.training import Layout, plan_training
@@ -27,9 +27,9 @@ def parse_days(text: str) -> float:
 
 
 def train_cmd(
-    model: Annotated[str, typer.Option(help="catalog id, config.json path, or cached HF repo id")] = "llama-3.1-405b",
+    model: ModelOpt = "llama-3.1-405b",
     tokens: Annotated[float, typer.Option(help="training tokens, e.g. 15.6e12")] = 15.6e12,
-    gpu: Annotated[str, typer.Option(help="accelerator id (see `hierro catalog gpus`)")] = "h100-sxm",
+    gpu: GpuOpt = "h100-sxm",
     gpus: Annotated[int, typer.Option(help="accelerators in the cluster")] = 16384,
     seq_len: Annotated[int, typer.Option(help="training sequence length")] = 8192,
     batch_tokens: Annotated[float, typer.Option(help="global batch in tokens")] = 16 * 2**20,

@@ -39,10 +39,10 @@ __all__ = [
 ]
 
 OpClass = Literal[
-    "gemm", "moe", "attn_prefill", "attn_decode", "allreduce", "alltoall", "p2p", "overhead"
+    "gemm", "moe", "attn_prefill", "attn_decode", "allreduce", "alltoall", "p2p", "overhead", "host"
 ]
 OP_CLASSES: tuple[str, ...] = (
-    "gemm", "moe", "attn_prefill", "attn_decode", "allreduce", "alltoall", "p2p", "overhead",
+    "gemm", "moe", "attn_prefill", "attn_decode", "allreduce", "alltoall", "p2p", "overhead", "host",
 )
 
 # Serving stacks grouped by the engine that runs the model (Dynamo and Triton orchestrate one).
@@ -154,6 +154,15 @@ class Calibration:
 
     def latency(self, family: str, framework: str, op_class: str, dtype: str = "*") -> float:
         return self._pick("latency_s", family, framework, op_class, dtype)
+
+    def latency_or(self, family: str, framework: str, op_class: str, dtype: str, default: float) -> float:
+        """:meth:`latency`, or ``default`` when the table has no entry for the op class."""
+        if not any(e.latency_s is not None and e.op_class in ("*", op_class) for e in self.entries):
+            return default
+        try:
+            return self.latency(family, framework, op_class, dtype)
+        except CatalogError:
+            return default
 
     def request_overhead(self, framework: str) -> float:
         fam = framework_family(framework)

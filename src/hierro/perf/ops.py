@@ -66,6 +66,8 @@ class Op:
     """Devices in the collective (comm ops)."""
     scale_out: bool = False
     """Whether the collective crosses the scale-up domain."""
+    rows: Num = 0.0
+    """Sequences whose per-step host work the op stands for (op class ``host``)."""
 
 
 def _attended_mean(a: Attention, ctx: Num) -> Num:
@@ -225,6 +227,10 @@ def build_ops(
         bytes=stage * (ab * p_head + 4.0 * rows * model.vocab / plan.tp),
         count=stage,
     ))
+    # host work per running sequence per step: scheduling, input preparation, sampling,
+    # detokenisation and streaming (Vidur prices these CPU overheads per batch; Agrawal et al.,
+    # MLSys 2024, section 4); one scheduler per attention-DP rank
+    ops.append(Op("host.per_seq", "host", "*", flops=0.0, bytes=0.0, rows=s.sampled_rows / dp))
     if plan.pp > 1:
         ops.append(Op(
             "comm.pp_send", "p2p", plan.act_dtype,

@@ -57,6 +57,13 @@ class OpCost:
 def op_time(op: Op, accel: Accelerator, calib: Calibration, framework: str) -> OpCost:
     """Time of one op on ``accel`` with the efficiencies of ``calib`` for ``framework``."""
     fam = accel.family
+    if op.op_class == "host":
+        # time per sequence, additive like a collective (no roofline); a calibration written
+        # before this term existed has no entry, which means no such time
+        per_row = calib.latency_or(fam, framework, "host", op.dtype, 0.0)
+        host = np.asarray(op.rows, dtype=np.float64) * per_row
+        zero = host * 0.0
+        return OpCost(op.name, op.op_class, op.flops, op.bytes, op.comm_bytes, host, zero, zero, host)
     latency = calib.latency(fam, framework, op.op_class, op.dtype)
     if op.op_class in ("allreduce", "alltoall", "p2p"):
         link = accel.scale_out_bw_Bps if op.scale_out else accel.scale_up_bw_Bps
@@ -65,10 +72,10 @@ def op_time(op: Op, accel: Accelerator, calib: Calibration, framework: str) -> O
         g = max(op.group, 2)
         factor = 2.0 * (g - 1) / g if op.op_class == "allreduce" else 1.0
         comm = factor * op.comm_bytes / (link * eff)
-        zero = comm * 0.0
+        nothing = comm * 0.0
         launched = np.where(np.asarray(op.comm_bytes) > 0, op.count * latency, 0.0)
         return OpCost(op.name, op.op_class, op.flops, op.bytes, op.comm_bytes,
-                      comm + launched, zero, zero, comm)
+                      comm + launched, nothing, nothing, comm)
     e_c = calib.compute(fam, framework, op.op_class, op.dtype)
     e_m = calib.memory(fam, framework, op.op_class, op.dtype)
     compute = op.flops / (accel.flops(op.dtype) * e_c)
