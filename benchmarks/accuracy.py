@@ -165,7 +165,7 @@ def main() -> None:
     fitted = out / "src" / "hierro" / "perf" / "data" / "efficiency_fitted.yaml"
     fitted.parent.mkdir(parents=True, exist_ok=True)
     fitted.write_text(
-        dump_calibration(calib, header="Efficiencies fitted by benchmarks/accuracy.py (hierro.accuracy.fit); do not edit."),
+        dump_calibration(calib, header="Efficiencies fitted by benchmarks/accuracy.py (hierro.accuracy.simfit); do not edit."),
         encoding="utf-8",
     )
     for m, s in cv.summary().items():

@@ -27,9 +27,10 @@ from hierro.accuracy.simpredict import SimPredictor
 from hierro.accuracy.validate import RowPrediction, ValidationResult, validate
 from hierro.perf import Calibration, framework_family
 
-__all__ = ["REQUEST_OVERHEAD_MAX_S", "crossval_sim_report", "fit_sim_calibration"]
+__all__ = ["REQUEST_OVERHEAD_MAX_S", "SOURCE", "crossval_sim_report", "fit_sim_calibration"]
 
 REQUEST_OVERHEAD_MAX_S = 0.25
+SOURCE = "hierro two-stage fit on published measurements (hierro.accuracy.simfit)"
 
 
 def _overheads(rows: Sequence[Measurement], calib: Calibration) -> dict[str, float]:
@@ -67,8 +68,7 @@ def fit_sim_calibration(rows: Sequence[Measurement], *, base: Calibration | None
     fitted_on = (f"{len(prep.ok_indices())} rows of {len({r.group_key for r in todo})} source x hardware x "
                  f"model groups, {_dt.date.today().isoformat()} (kernels: throughput and TPOT, analytic; "
                  f"per-request overhead: simulated TTFT)")
-    return Calibration(c.source.replace("(not fitted)", "").strip() + " + fitted", c.as_of, c.entries,
-                       over, fitted_on, {})
+    return Calibration(SOURCE, c.as_of, c.entries, over, fitted_on, {})
 
 
 def crossval_sim_report(
