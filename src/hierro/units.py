@@ -16,6 +16,7 @@ __all__ = [
     "HOUR",
     "KILO",
     "MEGA",
+    "MIB",
     "MICRO",
     "MILLI",
     "PETA",
@@ -41,6 +42,7 @@ GB = 1e9
 TB = 1e12
 GIB = 2**30
 """Binary gibibyte (engines size KV-cache blocks and memory fractions in these)."""
+MIB = 2**20
 
 HOUR = 3600.0
 YEAR = 365.25 * 24 * HOUR

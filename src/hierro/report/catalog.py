@@ -8,7 +8,7 @@ from rich.table import Table
 
 from hierro.catalog import AcceleratorFile, ModelFile, SystemFile
 from hierro.specs import ModelArch
-from hierro.units import GB, TERA
+from hierro.units import GB, GIB, TERA
 
 __all__ = ["catalog_json", "gpus_table", "models_table", "systems_table"]
 
@@ -19,7 +19,7 @@ def _v(x: float | None, scale: float, fmt: str) -> str:
 
 def gpus_table(items: list[AcceleratorFile]) -> Table:
     t = Table(title="accelerators (dense peaks)", title_justify="left")
-    for col in ("id", "name", "family", "BF16 TF/s", "FP8 TF/s", "FP4 TF/s", "HBM GB", "HBM TB/s",
+    for col in ("id", "name", "family", "BF16 TF/s", "FP8 TF/s", "FP4 TF/s", "HBM GiB", "HBM TB/s",
                 "scale-up GB/s", "TDP W", "source (BF16)"):
         t.add_column(col, overflow="fold")
     for f in items:
@@ -27,7 +27,7 @@ def gpus_table(items: list[AcceleratorFile]) -> Table:
         peak = {d: _v(fig.value, TERA, ",.0f") for d, fig in pf.items()}
         t.add_row(
             f.id, f.name, f.family, peak.get("bf16", "-"), peak.get("fp8", "-"), peak.get("fp4", "-"),
-            _v(f.hbm_bytes.value, GB, ".0f"), _v(f.hbm_bw_Bps.value, 1e12, ".2f"),
+            _v(f.hbm_bytes.value, GIB, ".0f"), _v(f.hbm_bw_Bps.value, 1e12, ".2f"),
             _v(f.scale_up_bw_Bps.value, GB, ",.0f"), _v(f.tdp_W.value, 1.0, ",.0f"),
             f"{pf['bf16'].source} ({pf['bf16'].as_of}, {pf['bf16'].quality})",
         )

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hierro.perf import Estimate, StepCost
-from hierro.units import GB, to_ms
+from hierro.units import GB, GIB, MIB, to_ms
 
 __all__ = ["estimate_dict", "estimate_tables"]
 
@@ -58,11 +58,11 @@ def estimate_dict(e: Estimate) -> dict[str, Any]:
         "out_tok_s_per_user": e.out_tok_s_per_user,
         "max_concurrency": e.max_concurrency,
         "memory_per_gpu": {
-            "capacity_gb": m.capacity_bytes / GB,
-            "usable_gb": m.budget_bytes / GB,
-            "weights_gb": m.weights_bytes / GB,
-            "workspace_gb": m.workspace_bytes / GB,
-            "kv_per_seq_mb": m.kv_bytes_per_seq / 1e6,
+            "capacity_gib": m.capacity_bytes / GIB,
+            "usable_gib": m.budget_bytes / GIB,
+            "weights_gib": m.weights_bytes / GIB,
+            "workspace_gib": m.workspace_bytes / GIB,
+            "kv_per_seq_mib": m.kv_bytes_per_seq / MIB,
         },
         "prefill_step": _step_dict(e.prefill_step),
         "decode_step": _step_dict(e.decode_step),
@@ -131,8 +131,8 @@ def estimate_tables(e: Estimate) -> Group:
     for col in ("capacity", "usable", "weights", "workspace", "KV / sequence"):
         mem.add_column(col, justify="right")
     mem.add_row(
-        f"{m.capacity_bytes / GB:.1f} GB", f"{m.budget_bytes / GB:.1f} GB", f"{m.weights_bytes / GB:.1f} GB",
-        f"{m.workspace_bytes / GB:.1f} GB", f"{m.kv_bytes_per_seq / 1e6:.1f} MB",
+        f"{m.capacity_bytes / GIB:.1f} GiB", f"{m.budget_bytes / GIB:.1f} GiB", f"{m.weights_bytes / GIB:.1f} GiB",
+        f"{m.workspace_bytes / GIB:.1f} GiB", f"{m.kv_bytes_per_seq / MIB:.1f} MiB",
     )
     return Group(
         head,
