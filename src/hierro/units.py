@@ -38,10 +38,10 @@ MILLI = 1e-3
 MICRO = 1e-6
 
 GB = 1e9
-"""Decimal gigabyte (vendors quote HBM capacity and bandwidth in these)."""
+"""Decimal gigabyte (bandwidths, link rates; vendors' HBM capacities are binary, see GIB)."""
 TB = 1e12
 GIB = 2**30
-"""Binary gibibyte (engines size KV-cache blocks and memory fractions in these)."""
+"""Binary gibibyte: HBM capacities ("80 GB" is 80 GiB) and engine memory budgets."""
 MIB = 2**20
 
 HOUR = 3600.0
