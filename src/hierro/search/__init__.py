@@ -34,7 +34,6 @@ from hierro.search.optimize import (
     search,
 )
 from hierro.search.pareto import pareto_front
-from hierro.search.shared import SharedFleet, SharedModel, SharedPool, search_shared
 from hierro.search.screen import GpuPrice, ScreenTable, gpu_prices
 from hierro.search.slo import (
     SCREEN_FACTOR,
@@ -67,9 +66,6 @@ __all__ = [
     "SearchResult",
     "SearchSpace",
     "SerialBackend",
-    "SharedFleet",
-    "SharedModel",
-    "SharedPool",
     "SimCheck",
     "SimJob",
     "SloTarget",
@@ -86,6 +82,5 @@ __all__ = [
     "parse_slos",
     "run_sim_job",
     "search",
-    "search_shared",
     "simulate_candidate",
 ]
