@@ -68,6 +68,59 @@ def test_owned_tiers_within_a_factor_of_semianalysis(gpu: str) -> None:
         assert 0.7 < b.usd_per_gpu_hour / b.tier_usd_per_gpu_hour < 1.5, preset
 
 
+# SemiAnalysis' owner tiers from first principles under ONLY their stated assumptions (4-year life,
+# all-in utility kW per GPU, $/GPU-hour of an available GPU) plus sourced figures for the rest
+# (presets semianalysis-*). Where the 15% anchor of issue 6 fails, the test is a strict xfail naming
+# the unstated assumption; nothing is tuned to pass.
+_HW_PRICE = (
+    "SemiAnalysis does not state the hardware price a hyperscaler pays; at list/system price "
+    "(and CoreWeave's 5.9% IG-backed debt as cost of capital, O&M left out) the tier is {over} too high"
+)
+_SEMIANALYSIS_15PCT = [
+    pytest.param("h100-sxm", "semianalysis-hyperscaler", marks=pytest.mark.xfail(
+        strict=True, reason=_HW_PRICE.format(over="+26% ($1.64 vs $1.30)"))),
+    pytest.param("h200-sxm", "semianalysis-hyperscaler", marks=pytest.mark.xfail(
+        strict=True, reason=_HW_PRICE.format(over="+17% ($1.65 vs $1.41)"))),
+    pytest.param("b200", "semianalysis-hyperscaler", marks=pytest.mark.xfail(
+        strict=True, reason=_HW_PRICE.format(over="+18% ($2.30 vs $1.95)"))),
+    ("mi300x", "semianalysis-hyperscaler"),
+    ("h100-sxm", "semianalysis-neocloud"),
+    ("h200-sxm", "semianalysis-neocloud"),
+    ("b200", "semianalysis-neocloud"),
+    ("mi300x", "semianalysis-neocloud"),
+]
+
+
+@pytest.mark.parametrize(("gpu", "preset"), _SEMIANALYSIS_15PCT)
+def test_semianalysis_tier_within_15pct_under_their_assumptions(gpu: str, preset: str) -> None:
+    b = tco_for(gpu, preset)
+    assert b.tier_usd_per_gpu_hour is not None
+    assert b.usd_per_gpu_hour / b.tier_usd_per_gpu_hour == pytest.approx(1.0, abs=0.15)
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_semianalysis_presets_use_only_stated_or_sourced_inputs(gpu: str) -> None:
+    t = tier(gpu)
+    assert t is not None
+    for preset in ("semianalysis-hyperscaler", "semianalysis-neocloud"):
+        x = tco_inputs(gpu, preset)
+        assert x.it_life_years == 4  # SemiAnalysis: 4-year economic life
+        assert x.utilisation == 1.0  # $/GPU-hour of an available GPU
+        assert x.it_W * x.pue == pytest.approx(t.all_in_W_per_gpu)  # their all-in utility kW per GPU
+        assert x.om_share_per_year == 0.0 and "not stated" in x.source("om_share_per_year")
+        for name in ("price_usd", "network_share", "pue", "power_usd_per_kwh", "wacc", "dc_capex_usd_per_mw"):
+            assert len(x.source(name)) > 10, (preset, name)
+        p = presets()[preset]
+        assert isinstance(p, OwnedPreset) and "not stated" in p.note.lower()
+
+
+def test_semianalysis_presets_rise_with_power_price() -> None:
+    for preset in ("semianalysis-hyperscaler", "semianalysis-neocloud"):
+        lo = tco_for("b200", preset, {"power_usd_per_kwh": 0.03}).usd_per_gpu_hour
+        hi = tco_for("b200", preset, {"power_usd_per_kwh": 0.12}).usd_per_gpu_hour
+        assert hi > lo
+
+
 @pytest.mark.parametrize("gpu", GPUS)
 def test_rental_3yr_is_the_semianalysis_tier(gpu: str) -> None:
     t = tier(gpu)
@@ -139,8 +192,11 @@ def test_every_default_has_a_source_and_date() -> None:
 
 def test_presets_resolve() -> None:
     ps = presets()
-    assert set(ps) == {"hyperscaler-owned", "neocloud-owned", "rental-3yr", "on-demand"}
-    assert sum(isinstance(p, OwnedPreset) for p in ps.values()) == 2
+    assert set(ps) == {
+        "hyperscaler-owned", "neocloud-owned", "rental-3yr", "on-demand",
+        "semianalysis-hyperscaler", "semianalysis-neocloud",
+    }
+    assert sum(isinstance(p, OwnedPreset) for p in ps.values()) == 4
 
 
 def test_override_is_marked() -> None:

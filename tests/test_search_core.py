@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hierro.errors import HierroError
-from hierro.perf import StepModel
+from hierro.perf import Calibration, StepModel
 from hierro.search import (
     Budget,
     Demand,
@@ -74,7 +74,7 @@ def test_brute_force_finds_nothing_cheaper(result: SearchResult) -> None:
     assert result.best.fleet_usd_per_hour <= cheapest + 1e-9
 
 
-def default_calib():  # type: ignore[no-untyped-def]
+def default_calib() -> Calibration:
     from hierro.perf import default_calibration
 
     return default_calibration()

@@ -57,6 +57,9 @@ def search_cmd(
     preset: Annotated[str | None, typer.Option(help="economics preset for $/GPU-hour (`hierro tco`)")] = None,
     backend: Annotated[str, typer.Option(help="serial, local (all cores) or ray")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray cluster address (with --backend ray)")] = None,
+    disagg: Annotated[
+        bool, typer.Option("--disagg/--no-disagg", help="also search disaggregated prefill/decode fleets")
+    ] = False,
     seed: Annotated[int, typer.Option(help="seed of the simulated arrivals")] = 0,
     out_dir: Annotated[Path | None, typer.Option(help="write frontier CSVs and PNGs here")] = None,
     calib: CalibOpt = None,
@@ -73,7 +76,7 @@ def search_cmd(
             max_devices=max_gpus_per_replica, frameworks=_csv(framework),
         ),
         budget=Budget(max_gpus, max_usd_per_hour), objective=objective,  # type: ignore[arg-type]
-        top=top, sim_top=sim_top, seed=seed, preset=preset, calib=calibration(calib),
+        top=top, sim_top=sim_top, seed=seed, disagg=disagg, preset=preset, calib=calibration(calib),
     )
     be = make_backend(backend, address)
     with Progress(

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hierro.cli._shared import JsonOpt, emit_json, out
+from hierro.cli._shared import GpuOpt, JsonOpt, emit_json, out
 from hierro.econ import tco, tco_inputs
 from hierro.report.econ import tco_dict, tco_tables
 
@@ -14,10 +14,11 @@ __all__ = ["tco_cmd"]
 
 
 def tco_cmd(
-    gpu: Annotated[str, typer.Option(help="accelerator id (see `hierro catalog gpus`)")] = "h100-sxm",
+    gpu: GpuOpt = "h100-sxm",
     preset: Annotated[
         str | None,
-        typer.Option(help="neocloud-owned (default), hyperscaler-owned, rental-3yr or on-demand"),
+        typer.Option(help="neocloud-owned (default), hyperscaler-owned, rental-3yr, on-demand, "
+                    "or semianalysis-hyperscaler / semianalysis-neocloud (their stated assumptions)"),
     ] = None,
     power_price: Annotated[float | None, typer.Option(help="electricity price, USD per kWh")] = None,
     utilisation: Annotated[float | None, typer.Option(help="share of hours busy or sold, in (0, 1]")] = None,

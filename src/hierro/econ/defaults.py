@@ -26,6 +26,7 @@ from hierro.econ.schema import (
 from hierro.errors import CatalogError, UnknownIdError
 
 __all__ = [
+    "ALL_IN_PUE",
     "api_price",
     "api_prices",
     "finance",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 T = TypeVar("T", bound=BaseModel)
+
+ALL_IN_PUE = "semianalysis_all_in"
+"""The ``pue`` key of a preset that derives PUE from SemiAnalysis' all-in utility W per GPU."""
 
 
 def _read(name: str) -> object:
@@ -69,7 +73,7 @@ def presets() -> dict[str, Preset]:
     for name, p in out.items():
         if isinstance(p, OwnedPreset):
             for table, key in (
-                ("pue", p.pue),
+                *((("pue", p.pue),) if p.pue != ALL_IN_PUE else ()),
                 ("power_usd_per_kwh", p.power_price),
                 ("cost_of_capital", p.wacc),
                 ("depreciation_life_years", p.life),

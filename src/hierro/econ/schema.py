@@ -69,7 +69,11 @@ class FinanceFile(_Frozen):
 
 
 class OwnedPreset(_Frozen):
-    """An owner tier: keys into ``finance.yaml``'s tables."""
+    """An owner tier: keys into ``finance.yaml``'s tables.
+
+    ``pue: semianalysis_all_in`` takes SemiAnalysis' stated all-in utility W per GPU (``tiers.yaml``) as
+    the provisioned power, i.e. PUE = all-in W / IT W. ``om_share_per_year``, when given, replaces the
+    finance default. ``tier`` names the SemiAnalysis tier the preset is compared with."""
 
     kind: Literal["owned"]
     description: str
@@ -77,6 +81,15 @@ class OwnedPreset(_Frozen):
     power_price: str
     wacc: str
     life: str
+    tier: Literal["hyperscaler", "neocloud"] | None = None
+    om_share_per_year: Figure | None = None
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _om_has_value(self) -> OwnedPreset:
+        if self.om_share_per_year is not None and self.om_share_per_year.value is None:
+            raise ValueError("om_share_per_year: a preset figure needs a value, not null")
+        return self
 
 
 class RentedPreset(_Frozen):

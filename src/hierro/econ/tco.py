@@ -9,6 +9,7 @@ arXiv:2405.21015, with an annuity in place of straight-line amortisation)::
     facility = IT W x dc_capex_usd_per_mw / 1e6                (shell + MEP per MW of critical IT)
     per year = IT capex x CRF(r, n_IT) + facility x CRF(r, n_DC) + om_share x (IT capex + facility)
     power    = IT W x load_factor x PUE x $/kWh                (per busy hour)
+               (presets semianalysis-*: PUE = SemiAnalysis' all-in utility W per GPU / IT W)
     $/GPU-h  = per year / 8766 h / utilisation + power
 
 Rented capacity: $/GPU-h = rental price / utilisation (power and facility are in the price).
@@ -24,7 +25,7 @@ from types import MappingProxyType
 from typing import Literal
 
 from hierro.catalog import accelerator_files
-from hierro.econ.defaults import finance, hardware_entries, presets, tier
+from hierro.econ.defaults import ALL_IN_PUE, finance, hardware_entries, presets, tier
 from hierro.econ.finance import HOURS_PER_YEAR, capital_recovery_factor
 from hierro.econ.schema import OwnedPreset
 from hierro.errors import HierroError, UnknownIdError
@@ -220,12 +221,23 @@ def tco_inputs(
 
     owned = p if isinstance(p, OwnedPreset) else presets()[DEFAULT_PRESET]
     assert isinstance(owned, OwnedPreset)
-    pue, power = fin.pue[owned.pue], fin.power_usd_per_kwh[owned.power_price]
+    power = fin.power_usd_per_kwh[owned.power_price]
     wacc, life = fin.cost_of_capital[owned.wacc], fin.depreciation_life_years[owned.life]
+    om = owned.om_share_per_year or fin.om_share_per_year
     price, basis, price_src = _price(gpu_id)
     if price is None and "price_usd" not in overrides and isinstance(p, OwnedPreset):
         raise HierroError(f"no purchase price for {gpu_id!r} in the catalog; pass price_usd (USD per accelerator)")
     it_W, it_src = _it_W(gpu_id)
+    it_W = float(overrides.get("it_W", it_W))
+    if owned.pue == ALL_IN_PUE:
+        t_all = tier(gpu_id)
+        if t_all is None:
+            raise HierroError(f"no SemiAnalysis all-in power for {gpu_id!r} (tiers.yaml); pass pue or use another preset")
+        pue_value: float | None = max(1.0, t_all.all_in_W_per_gpu / it_W)
+        pue_src = (f"SemiAnalysis all-in utility {t_all.all_in_W_per_gpu:g} W per GPU (tiers.yaml) / IT "
+                   f"{it_W:g} W, floored at 1")
+    else:
+        pue_value, pue_src = fin.pue[owned.pue].value, fin.pue[owned.pue].source
     src["price_basis"] = "econ/data/hardware.yaml" if gpu_id in hardware_entries() else "catalog price taken as chip-level"
     rental: float | None = None
     if not isinstance(p, OwnedPreset):
@@ -248,13 +260,13 @@ def tco_inputs(
         storage_share=fig("storage_share", fin.storage_share.value, fin.storage_share.source),
         it_W=fig("it_W", it_W, it_src),
         dc_capex_usd_per_mw=fig("dc_capex_usd_per_mw", fin.dc_capex_usd_per_mw.value, fin.dc_capex_usd_per_mw.source),
-        pue=fig("pue", pue.value, pue.source),
+        pue=fig("pue", pue_value, pue_src),
         power_usd_per_kwh=fig("power_usd_per_kwh", power.value, power.source),
         power_load_factor=fig("power_load_factor", fin.power_load_factor.value, fin.power_load_factor.source),
         it_life_years=fig("it_life_years", life.value, life.source),
         dc_life_years=fig("dc_life_years", fin.dc_life_years.value, fin.dc_life_years.source),
         wacc=fig("wacc", wacc.value, wacc.source),
-        om_share_per_year=fig("om_share_per_year", fin.om_share_per_year.value, fin.om_share_per_year.source),
+        om_share_per_year=fig("om_share_per_year", om.value, om.source),
         utilisation=fig("utilisation", fin.utilisation.value, fin.utilisation.source),
         rental_usd_per_gpu_hour=rental,
         build_time_years=fig(
@@ -299,9 +311,10 @@ def tco(x: TcoInputs) -> TcoBreakdown:
     # energy per busy hour: W x load x PUE x 1 h, priced per kWh
     power = x.it_W * x.power_load_factor * x.pue * x.power_usd_per_kwh / KILO
     ref = None
-    if t is not None:
-        ref = {"hyperscaler-owned": t.hyperscaler_owned_usd_per_gpu_hour,
-               "neocloud-owned": t.neocloud_owned_usd_per_gpu_hour}.get(x.preset)
+    p = presets().get(x.preset)
+    if t is not None and isinstance(p, OwnedPreset) and p.tier is not None:
+        ref = {"hyperscaler": t.hyperscaler_owned_usd_per_gpu_hour,
+               "neocloud": t.neocloud_owned_usd_per_gpu_hour}[p.tier]
     return TcoBreakdown(
         inputs=x,
         server=server * crf_it * per_busy_hour,

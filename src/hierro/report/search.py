@@ -21,8 +21,16 @@ __all__ = ["search_dict", "search_table", "write_frontiers"]
 def _rec_dict(r: Recommendation) -> dict[str, Any]:
     g = r.candidate.group
     s = r.sim
+    d = r.disagg
     return {
-        "configuration": r.candidate.label(),
+        "configuration": r.label(),
+        "mode": r.mode,
+        "disagg": None if d is None else {
+            "prefill_plan": d.prefill.plan.label(), "prefill_replicas": d.prefill_replicas,
+            "prefill_gpus_per_replica": d.prefill.devices,
+            "decode_plan": d.decode.plan.label(), "decode_replicas": d.decode_replicas,
+            "decode_gpus_per_replica": d.decode.devices, "decode_batch": d.batch, "ratio": d.ratio,
+        },
         "gpu": g.gpu,
         "plan": g.plan.label(),
         "weight_dtype": g.plan.weight_dtype,
@@ -85,13 +93,20 @@ def search_table(res: SearchResult) -> Table:
     for k, r in enumerate(res.recommendations, 1):
         s = r.sim
         t.add_row(
-            str(k), r.candidate.label(), f"{r.replicas} x {r.candidate.group.devices} = {r.gpus}",
+            str(k), r.label(), _replicas_cell(r),
             f"{r.tok_s_per_gpu:,.0f}", f"{r.tok_s_per_user:,.1f}",
             f"{to_ms(s.ttft_p50_s):,.0f} / {to_ms(s.ttft_p99_s):,.0f}",
             f"{to_ms(s.tpot_p50_s):.1f} / {to_ms(s.tpot_p99_s):.1f}",
             f"{r.usd_per_mtok:.3f}", f"{r.fleet_usd_per_hour:,.1f}", f"{r.fleet_MW:.4f}",
         )
     return t
+
+
+def _replicas_cell(r: Recommendation) -> str:
+    d = r.disagg
+    if d is None:
+        return f"{r.replicas} x {r.candidate.group.devices} = {r.gpus}"
+    return f"P {d.prefill_replicas} x {d.prefill.devices} + D {d.decode_replicas} x {d.decode.devices} = {r.gpus}"
 
 
 _COLUMNS = ("configuration", "replicas", "gpus", "tok_s_per_gpu", "tok_s_per_user", "ttft_s", "tpot_s",

@@ -17,6 +17,7 @@ from hierro.search.backends import (
     make_backend,
 )
 from hierro.search.confirm import SimCheck, SimJob, run_sim_job, simulate_candidate
+from hierro.search.disagg import DisaggCandidate, DisaggJob, run_disagg_job, screen_disagg
 from hierro.search.fleet import (
     Bucket,
     Fleet,
@@ -35,6 +36,7 @@ from hierro.search.optimize import (
 )
 from hierro.search.pareto import pareto_front
 from hierro.search.screen import GpuPrice, ScreenTable, gpu_prices
+from hierro.search.shared import SharedFleet, SharedModel, SharedPool, search_shared
 from hierro.search.slo import (
     SCREEN_FACTOR,
     Demand,
@@ -54,6 +56,8 @@ __all__ = [
     "Budget",
     "Candidate",
     "Demand",
+    "DisaggCandidate",
+    "DisaggJob",
     "Fleet",
     "FleetPart",
     "GpuPrice",
@@ -66,6 +70,9 @@ __all__ = [
     "SearchResult",
     "SearchSpace",
     "SerialBackend",
+    "SharedFleet",
+    "SharedModel",
+    "SharedPool",
     "SimCheck",
     "SimJob",
     "SloTarget",
@@ -80,7 +87,10 @@ __all__ = [
     "parse_duration",
     "parse_slo",
     "parse_slos",
+    "run_disagg_job",
     "run_sim_job",
+    "screen_disagg",
     "search",
+    "search_shared",
     "simulate_candidate",
 ]

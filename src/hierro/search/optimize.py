@@ -7,6 +7,10 @@
 3. Simulate the first ``sim_top`` at the peak demand (:mod:`hierro.search.confirm`) and keep those
    whose simulated percentiles meet every SLO; if none does, simulate the next ``sim_top``, up
    to ``sim_rounds`` times. The first survivor in objective order is the recommendation.
+4. With ``disagg=True``, disaggregated prefill/decode fleets (:mod:`hierro.search.disagg`) are
+   screened, filtered and ordered alike, the best ``sim_top`` of them simulated each round with
+   :func:`hierro.sim.simulate_disagg`, and ranked together with the aggregated ones; each
+   recommendation says its ``mode``.
 
 An impossible request raises :class:`HierroError` naming the binding constraint and the gap.
 """
@@ -25,6 +29,7 @@ from hierro.errors import HierroError
 from hierro.perf import Calibration, default_calibration
 from hierro.search.backends import Backend, SerialBackend
 from hierro.search.confirm import SimCheck, SimJob, run_sim_job
+from hierro.search.disagg import DisaggCandidate, DisaggJob, run_disagg_job, screen_disagg
 from hierro.search.pareto import pareto_front
 from hierro.search.screen import (
     ScreenTable,
@@ -41,6 +46,7 @@ from hierro.specs import ModelArch, get_model
 __all__ = ["OBJECTIVES", "Budget", "Recommendation", "SearchProgress", "SearchRequest", "SearchResult", "search"]
 
 Objective = Literal["cost", "gpus", "goodput"]
+Mode = Literal["aggregated", "disaggregated"]
 OBJECTIVES: tuple[Objective, ...] = ("cost", "gpus", "goodput")
 SearchProgress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``; stage is ``screen`` or ``simulate``."""
@@ -71,6 +77,8 @@ class SearchRequest:
     calib: Calibration | None = None
     sim_requests: int = 0
     """Requests per simulation (0: by replica count, see :func:`n_requests`)."""
+    disagg: bool = False
+    """Also search disaggregated prefill/decode fleets (:mod:`hierro.search.disagg`)."""
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -98,6 +106,12 @@ class Recommendation:
     fleet_usd_per_mtok: float
     fleet_MW: float
     sim: SimCheck
+    mode: Mode = "aggregated"
+    disagg: DisaggCandidate | None = None
+    """The prefill and decode pools of a disaggregated recommendation (``row`` is then -1)."""
+
+    def label(self) -> str:
+        return self.disagg.label() if self.disagg is not None else self.candidate.label()
 
 
 @dataclass(frozen=True)
@@ -118,6 +132,9 @@ class SearchResult:
     """Rows on the $/Mtok vs TTFT front (screen TTFT; all screened rows)."""
     screen_s: float
     sim_s: float
+    disagg: tuple[DisaggCandidate, ...] = ()
+    """Disaggregated candidates that pass the screen and the budget, in objective order
+    (empty unless the request asks for them)."""
 
     @property
     def best(self) -> Recommendation:
@@ -245,13 +262,27 @@ def search(
                      headroom=req.demand.headroom)
     t1 = time.perf_counter()
 
-    feasible = _budget_mask(table, _slo_mask(table, req.slos), req.budget)
+    agg_err: HierroError | None = None
+    try:
+        feasible = _budget_mask(table, _slo_mask(table, req.slos), req.budget)
+    except HierroError as err:
+        if not req.disagg:
+            raise
+        agg_err, feasible = err, np.zeros(len(table), dtype=bool)
     ordered = _dedupe(table, _order(table, np.flatnonzero(feasible).astype(np.int64), req.objective), req.slos)
+    dis: list[DisaggCandidate] = []
+    if req.disagg:
+        dis = _disagg_feasible(screen_disagg(space, calib, prices, demand_req_s=req.demand.peak_req_s,
+                                             headroom=req.demand.headroom), req)
+        if agg_err is not None and not dis:
+            raise agg_err
+        t1 = time.perf_counter()
     recs: list[Recommendation] = []
     rejected: list[SimCheck] = []
     for rnd in range(req.sim_rounds):
         batch = ordered[rnd * req.sim_top : (rnd + 1) * req.sim_top]
-        if len(batch) == 0:
+        dbatch = dis[rnd * req.sim_top : (rnd + 1) * req.sim_top]
+        if len(batch) == 0 and not dbatch:
             break
         sim_jobs = [
             SimJob(model, table.candidate(int(i)), int(table.replicas[i]), req.demand.peak_req_s, req.isl, req.osl,
@@ -265,8 +296,20 @@ def search(
                 recs.append(_recommendation(table, int(i), c))
             else:
                 rejected.append(c)
+        if dbatch:
+            djobs = [DisaggJob(model, d, req.demand.peak_req_s, req.isl, req.osl, calib, req.slos, seed=req.seed,
+                               requests=req.sim_requests) for d in dbatch]
+            dchecks = be.map(run_disagg_job, djobs,
+                             None if progress is None else (lambda d, n: progress("simulate", d, n)))
+            for d, c in zip(dbatch, dchecks, strict=True):
+                if c.passes:
+                    recs.append(_disagg_recommendation(d, c))
+                else:
+                    rejected.append(c)
         if recs:
             break
+    if req.disagg:
+        recs.sort(key=lambda r: _rec_key(r, req.objective))
     t2 = time.perf_counter()
     if not recs:
         closest = min(rejected, key=lambda c: max(v / s.limit_s for (_, v), s in zip(c.values, req.slos, strict=True)))
@@ -290,6 +333,51 @@ def search(
         cost_frontier=pareto_front(table.ttft_s, table.usd_per_mtok, max_x=False, max_y=False),
         screen_s=t1 - t0,
         sim_s=t2 - t1,
+        disagg=tuple(dis),
+    )
+
+
+def _rec_key(r: Recommendation, objective: Objective) -> tuple[float, ...]:
+    if objective == "cost":
+        return (r.fleet_usd_per_hour, r.e2e_s)
+    if objective == "gpus":
+        return (float(r.gpus), r.fleet_usd_per_hour, r.e2e_s)
+    return (-r.tok_s_per_gpu, r.fleet_usd_per_hour, r.e2e_s)
+
+
+def _disagg_feasible(cands: list[DisaggCandidate], req: SearchRequest) -> list[DisaggCandidate]:
+    """Within the SLO margins and the budget, one per (pools, replica counts) with the most
+    slack, in objective order."""
+    b = req.budget
+    chosen: dict[tuple[object, ...], tuple[float, DisaggCandidate]] = {}
+    for c in cands:
+        slack = max((c.screen_value(s) / s.limit_s for s in req.slos), default=0.0)
+        if slack > 1.0:
+            continue
+        if b.max_gpus is not None and c.gpus > b.max_gpus:
+            continue
+        if b.max_usd_per_hour is not None and c.fleet_usd_per_hour > b.max_usd_per_hour:
+            continue
+        key = (c.prefill, c.decode, c.prefill_replicas, c.decode_replicas)
+        if key not in chosen or slack < chosen[key][0]:
+            chosen[key] = (slack, c)
+
+    def k(c: DisaggCandidate) -> tuple[float, ...]:
+        if req.objective == "cost":
+            return (c.fleet_usd_per_hour, c.e2e_s)
+        if req.objective == "gpus":
+            return (float(c.gpus), c.fleet_usd_per_hour, c.e2e_s)
+        return (-c.tok_s_per_gpu, c.fleet_usd_per_hour, c.e2e_s)
+
+    return sorted((c for _, c in chosen.values()), key=k)
+
+
+def _disagg_recommendation(d: DisaggCandidate, c: SimCheck) -> Recommendation:
+    return Recommendation(
+        candidate=d.candidate, row=-1, replicas=d.prefill_replicas + d.decode_replicas, gpus=d.gpus,
+        ttft_s=d.ttft_s, tpot_s=d.tpot_s, e2e_s=d.e2e_s, tok_s_per_gpu=d.tok_s_per_gpu,
+        tok_s_per_user=d.tok_s_per_user, usd_per_mtok=d.usd_per_mtok, fleet_usd_per_hour=d.fleet_usd_per_hour,
+        fleet_usd_per_mtok=d.fleet_usd_per_mtok, fleet_MW=d.fleet_MW, sim=c, mode="disaggregated", disagg=d,
     )
 
 
