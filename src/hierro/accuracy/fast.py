@@ -31,9 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from hierro.accuracy import predictor as _predictor
 from hierro.accuracy.measurements import Measurement
-from hierro.accuracy.predictor import EstimatePredictor, row_lengths, row_plan
+from hierro.accuracy.predictor import BENCHMARK_WAVES, EstimatePredictor, row_lengths, row_plan
 from hierro.accuracy.validate import Band, RowPrediction, Skip
 from hierro.errors import HierroError
 from hierro.perf import (
@@ -44,7 +43,13 @@ from hierro.perf import (
     estimate_arrays,
     framework_family,
 )
-from hierro.perf.estimate import DEFAULT_MAX_BATCHED_TOKENS, DEFAULT_MAX_SEQS
+from hierro.perf.estimate import (
+    DEFAULT_MAX_BATCHED_TOKENS,
+    batch_caps,
+    first_wave,
+    iteration_shape,
+    prompt_chunks,
+)
 from hierro.specs import (
     Accelerator,
     ModelArch,
@@ -82,8 +87,6 @@ SlotKey = tuple[str, str, str, str, str]
 or ``one`` (the constant 1, for the compute side of collectives)."""
 
 _COMM = ("allreduce", "alltoall", "p2p")
-BENCHMARK_WAVES: float | None = getattr(_predictor, "BENCHMARK_WAVES", None)
-"""Waves of a closed-loop benchmark run, as the predictor assumes (None: steady state)."""
 _ONE: SlotKey = ("one", "*", "*", "*", "*")
 
 
@@ -185,41 +188,24 @@ def _shapes(isl: F, osl: F, n: F, cap: F, pp: int) -> tuple[StepShape, StepShape
     Ii, G = isl[:, None], gen[:, None]
     ctx = Ii + G / 2.0
     p = B * Ii / G
-    steady = _iteration_shape(B, p, p / Ii, np.zeros_like(B), np.broadcast_to(ctx, B.shape), pp)
-    avail = np.maximum(C - B, C / 8.0)
-    chunks = np.ceil(Ii / avail)
+    steady = iteration_shape(B, p, p / Ii, np.zeros_like(B), np.broadcast_to(ctx, B.shape), pp)
+    chunks = prompt_chunks(Ii, B, C)
     chunk = np.broadcast_to(Ii / chunks, B.shape)
     before = np.broadcast_to(Ii / 2.0 - Ii / chunks / 2.0, B.shape) * (chunks > 1)
-    chunked = _iteration_shape(
+    chunked = iteration_shape(
         B, np.maximum(chunk, p), np.maximum(p / Ii, 1.0), before,
         np.broadcast_to(ctx, B.shape), pp,
     )
-    admitted = np.minimum(n, np.minimum(cap, float(DEFAULT_MAX_SEQS)))
-    per_step = np.broadcast_to(np.minimum(C, admitted * isl)[:, None], B.shape)
+    per_step = np.broadcast_to(first_wave(isl, n, cap, C)[0][:, None], B.shape)
     zero = np.zeros_like(B)
-    full = _iteration_shape(zero, per_step, per_step / Ii, zero, zero, pp)
+    full = iteration_shape(zero, per_step, per_step / Ii, zero, zero, pp)
     return steady, chunked, full, B
 
 
 def _grid(isl: F, osl: F, n: F, cap: F) -> tuple[F, F]:
-    C = float(DEFAULT_MAX_BATCHED_TOKENS)
-    gen = np.maximum(osl - 1.0, 1.0)
-    budget_cap = C * gen / (isl + gen)
-    b_max = np.minimum.reduce([n, cap, np.full_like(n, DEFAULT_MAX_SEQS), np.maximum(budget_cap, 1.0)])
-    b_max = np.maximum(b_max, 1.0)
+    b_max, gen, _ = batch_caps(isl, osl, n, cap, float(DEFAULT_MAX_BATCHED_TOKENS))
     frac = np.logspace(-3, 0, GRID)
     return np.maximum(b_max[:, None] * frac[None, :], 1e-3), gen
-
-
-def _iteration_shape(B: F, p_tokens: F, p_seqs: F, p_ctx: F, d_ctx: F, pp: int) -> StepShape:
-    return StepShape(
-        prefill_tokens=p_tokens / pp,
-        prefill_seqs=p_seqs / pp,
-        prefill_ctx=p_ctx,
-        decode_seqs=B / pp,
-        decode_ctx=d_ctx,
-        sampled=(B + p_seqs) / pp,
-    )
 
 
 def _build_group(
@@ -414,17 +400,14 @@ class RowSet:
         over = v[p.slot_ttft[ix]]
         ttft, tpot, e2e, req_s = _closed_loop(
             p.isl[ix], p.osl[ix], p.n[ix], p.cap[ix], T[:, 0], T[:, 1], over)
-        if BENCHMARK_WAVES is not None:
-            # a benchmark's first wave queues for the prefill budget (estimate_arrays ``waves``):
-            # TTFT += max(t_full·(steps+1)/2 + t_req - TTFT, 0) / waves
-            C = float(DEFAULT_MAX_BATCHED_TOKENS)
-            admitted = np.minimum(p.n[ix], np.minimum(p.cap[ix], float(DEFAULT_MAX_SEQS)))
-            steps = np.ceil(admitted * p.isl[ix] / C)
-            first = T[:, 2, 0] * (steps + 1.0) / 2.0 + over
-            extra = np.where(p.offline[ix], 0.0, np.maximum(first - ttft, 0.0) / BENCHMARK_WAVES)
-            ttft = ttft + extra
-            e2e = e2e + extra
-            req_s = p.n[ix] / e2e
+        # a benchmark's first wave queues for the prefill budget (estimate_arrays ``waves``):
+        # TTFT += max(t_full·(steps+1)/2 + t_req - TTFT, 0) / waves
+        _, steps = first_wave(p.isl[ix], p.n[ix], p.cap[ix], float(DEFAULT_MAX_BATCHED_TOKENS))
+        first = T[:, 2, 0] * (steps + 1.0) / 2.0 + over
+        extra = np.where(p.offline[ix], 0.0, np.maximum(first - ttft, 0.0) / BENCHMARK_WAVES)
+        ttft = ttft + extra
+        e2e = e2e + extra
+        req_s = p.n[ix] / e2e
         total = req_s * p.osl[ix] * p.replicas[ix]
         gpus = np.array([p.rows[i].num_gpus for i in ix], dtype=np.float64)
         return {
@@ -455,8 +438,7 @@ def _closed_loop(isl: F, osl: F, n: F, cap: F, t: F, t_chunk: F, req_over: F) ->
     B, gen = _grid(isl, osl, n, cap)
     G = gen[:, None]
     X = B / (G * t)
-    avail = np.maximum(C - B, C / 8.0)
-    chunks = np.ceil(isl[:, None] / avail)
+    chunks = prompt_chunks(isl[:, None], B, C)
     ttft_service = 0.5 * t + chunks * t_chunk + req_over[:, None]
     waiting = (n[:, None] - B) / X
     f = waiting - ttft_service

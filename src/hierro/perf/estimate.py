@@ -36,8 +36,12 @@ __all__ = [
     "DEFAULT_MAX_SEQS",
     "Estimate",
     "EstimateArrays",
+    "batch_caps",
     "estimate",
     "estimate_arrays",
+    "first_wave",
+    "iteration_shape",
+    "prompt_chunks",
 ]
 
 F = NDArray[np.float64]
@@ -67,10 +71,10 @@ class EstimateArrays:
     limited_by: NDArray[np.str_]
 
 
-def _iteration_time(sm: StepModel, B: F, p_tokens: F, p_seqs: F, p_ctx: F, d_ctx: F) -> F:
-    """One decode iteration of the instance: pp stage steps of a 1/pp micro-batch each."""
-    pp = sm.plan.pp
-    shape = StepShape(
+def iteration_shape(B: F, p_tokens: F, p_seqs: F, p_ctx: F, d_ctx: F, pp: int) -> StepShape:
+    """One pipeline stage's share of an iteration: a 1/pp micro-batch of B decodes and
+    ``p_tokens`` prefill tokens in ``p_seqs`` chunks (sampling the decodes and the chunks)."""
+    return StepShape(
         prefill_tokens=p_tokens / pp,
         prefill_seqs=p_seqs / pp,
         prefill_ctx=p_ctx,
@@ -78,7 +82,35 @@ def _iteration_time(sm: StepModel, B: F, p_tokens: F, p_seqs: F, p_ctx: F, d_ctx
         decode_ctx=d_ctx,
         sampled=(B + p_seqs) / pp,
     )
+
+
+def _iteration_time(sm: StepModel, B: F, p_tokens: F, p_seqs: F, p_ctx: F, d_ctx: F) -> F:
+    """One decode iteration of the instance: pp stage steps of a 1/pp micro-batch each."""
+    pp = sm.plan.pp
+    shape = iteration_shape(B, p_tokens, p_seqs, p_ctx, d_ctx, pp)
     return np.asarray(sm.time(shape), dtype=np.float64) * pp
+
+
+def batch_caps(isl: F, osl: F, n: F, cap: F, C: float) -> tuple[F, F, F]:
+    """``(b_max, gen, budget_cap)``: the largest running batch (bounded by the requests, the KV
+    memory, the engine's sequence limit and the token budget, at least 1), the tokens decoded
+    after the first, and the batch the token budget C alone allows (C·gen / (isl + gen))."""
+    gen = np.maximum(osl - 1.0, 1.0)
+    budget_cap = C * gen / (isl + gen)
+    b_max = np.minimum.reduce([n, cap, np.full_like(n, DEFAULT_MAX_SEQS), np.maximum(budget_cap, 1.0)])
+    return np.maximum(b_max, 1.0), gen, budget_cap
+
+
+def first_wave(isl: F, n: F, cap: F, C: float) -> tuple[F, F]:
+    """``(tokens per step, steps)`` of a benchmark's first wave: the min(n, cap, engine limit)
+    prompts started at once are prefilled C tokens per step."""
+    admitted = np.minimum(n, np.minimum(cap, float(DEFAULT_MAX_SEQS)))
+    return np.minimum(C, admitted * isl), np.ceil(admitted * isl / C)
+
+
+def prompt_chunks(isl: F, B: F, C: float) -> F:
+    """Chunks a new prompt is cut into when B decodes share the budget C (at least C/8 left)."""
+    return np.asarray(np.ceil(isl / np.maximum(C - B, C / 8.0)), dtype=np.float64)
 
 
 def estimate_arrays(
@@ -108,11 +140,7 @@ def estimate_arrays(
     )
     isl_a, osl_a, n_a, cap_a = (np.atleast_1d(x) for x in (isl_a, osl_a, n_a, cap_a))
     C = float(max_batched_tokens)
-    gen = np.maximum(osl_a - 1.0, 1.0)  # tokens decoded after the first
-    # caps on the running batch: requests, KV memory, engine limit, token budget
-    budget_cap = C * gen / (isl_a + gen)
-    b_max = np.minimum.reduce([n_a, cap_a, np.full_like(n_a, DEFAULT_MAX_SEQS), np.maximum(budget_cap, 1.0)])
-    b_max = np.maximum(b_max, 1.0)
+    b_max, gen, budget_cap = batch_caps(isl_a, osl_a, n_a, cap_a, C)
     Li, G = isl_a[:, None], gen[:, None]
     ctx = Li + G / 2.0
     overhead = sm.calib.request_overhead(sm.framework)
@@ -125,8 +153,7 @@ def estimate_arrays(
         X = B / (G * t)
         # in service: the rest of the running step, then the prompt's own chunks (each shares
         # its step with the running decodes), then the per-request overhead
-        avail = np.maximum(C - B, C / 8.0)
-        chunks = np.ceil(Li / avail)
+        chunks = prompt_chunks(Li, B, C)
         chunk = np.broadcast_to(Li / chunks, B.shape)
         before = np.broadcast_to(Li / 2.0 - Li / chunks / 2.0, B.shape) * (chunks > 1)
         # the prompt's step also carries the steady prefill load of the other arrivals
@@ -165,9 +192,7 @@ def estimate_arrays(
     t_sel, x_sel = t_b[:, 0], x_b[:, 0]
     ttft = np.maximum(service[:, 0], (n_a - b_sel) / x_sel)
     if waves is not None and waves >= 1:
-        admitted = np.minimum(n_a, np.minimum(cap_a, float(DEFAULT_MAX_SEQS)))
-        steps = np.ceil(admitted * isl_a / C)
-        per_step = np.minimum(C, admitted * isl_a)
+        per_step, steps = first_wave(isl_a, n_a, cap_a, C)
         t_full = _iteration_time(
             sm, np.zeros_like(n_a), per_step, per_step / isl_a, np.zeros_like(n_a), np.zeros_like(n_a)
         )
