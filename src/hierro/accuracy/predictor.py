@@ -16,7 +16,7 @@ from hierro.perf import Calibration, Estimate, StepModel, default_calibration, e
 from hierro.specs import Plan, get_accelerator, get_model, resolve_model_id
 from hierro.units import to_ms
 
-__all__ = ["BENCHMARK_WAVES", "EstimatePredictor", "row_lengths", "row_plan"]
+__all__ = ["BENCHMARK_WAVES", "EstimatePredictor", "banded", "row_lengths", "row_plan"]
 
 BENCHMARK_WAVES = 10.0
 """Closed-loop rows come from serving benchmarks run with ``--num-prompts 10 x concurrency``
@@ -51,6 +51,16 @@ def row_plan(row: Measurement) -> Plan:
         weight_dtype=weight,
         kv_dtype=kv,
     )
+
+
+def banded(point: dict[str, float], calib: Calibration, predictor: str) -> dict[str, Band]:
+    """Each predicted value with the calibration's cross-validated error band for
+    ``predictor`` (``analytic`` or ``simulated``)."""
+    out: dict[str, Band] = {}
+    for k, v in point.items():
+        lo, hi = calib.band(predictor, k)
+        out[k] = Band(v, v * lo, v * hi)
+    return out
 
 
 @dataclass
@@ -93,11 +103,7 @@ class EstimatePredictor:
         }
         if row.load_kind == "offline":
             point = {k: v for k, v in point.items() if k in ("out_tok_s", "out_tok_s_per_gpu", "req_s")}
-        out: dict[str, Band] = {}
-        for k, v in point.items():
-            lo, hi = self.calib.band("analytic", k)
-            out[k] = Band(v, v * lo, v * hi)
-        return out
+        return banded(point, self.calib, "analytic")
 
     @staticmethod
     def unsupported_reason(row: Measurement, *, allow_server: bool = False) -> str:

@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hierro.accuracy.measurements import Measurement
-from hierro.accuracy.predictor import BENCHMARK_WAVES, EstimatePredictor, row_lengths, row_plan
+from hierro.accuracy.predictor import (
+    BENCHMARK_WAVES,
+    EstimatePredictor,
+    banded,
+    row_lengths,
+    row_plan,
+)
 from hierro.accuracy.validate import Band, RowPrediction, Skip
 from hierro.errors import HierroError
 from hierro.perf import Calibration, StepModel, default_calibration
@@ -108,12 +114,8 @@ class SimPredictor:
             "e2e_p50_ms": to_ms(res.e2e.p50),
             "e2e_p99_ms": to_ms(res.e2e.p99),
         }
-        out: dict[str, Band] = {}
-        for k, v in point.items():
-            if np.isfinite(v) and v > 0:
-                lo, hi = self.calib.band("simulated", k)
-                out[k] = Band(v, v * lo, v * hi)
-        return out
+        kept = {k: v for k, v in point.items() if np.isfinite(v) and v > 0}
+        return banded(kept, self.calib, "simulated")
 
     @staticmethod
     def _unsupported(row: Measurement) -> str:

@@ -10,6 +10,7 @@ numbers, from ``seed``), so their percentiles compare fairly and runs are reprod
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ from hierro.search.space import Candidate
 from hierro.sim import Fixed, SimResult, simulate, synthetic
 from hierro.specs import ModelArch, get_accelerator
 
-__all__ = ["SimCheck", "SimJob", "n_requests", "run_sim_job", "simulate_candidate", "slo_value"]
+__all__ = ["SimCheck", "SimJob", "n_requests", "run_sim_job", "sim_check", "simulate_candidate", "slo_value"]
 
 MIN_REQUESTS = 3000
 """At least 2700 measured requests: the p99 rests on 27 or more samples above it."""
@@ -100,12 +101,12 @@ def simulate_candidate(job: SimJob) -> SimResult:
     )
 
 
-def run_sim_job(job: SimJob) -> SimCheck:
-    res = simulate_candidate(job)
-    values = tuple((s.name, slo_value(res, s)) for s in job.slos)
+def sim_check(candidate: Candidate, replicas: int, res: SimResult, slos: Sequence[SloTarget]) -> SimCheck:
+    """The latencies of a simulated fleet and whether they meet every SLO."""
+    values = tuple((s.name, slo_value(res, s)) for s in slos)
     return SimCheck(
-        candidate=job.candidate,
-        replicas=job.replicas,
+        candidate=candidate,
+        replicas=replicas,
         requests=res.n_requests,
         ttft_p50_s=res.ttft.p50, ttft_p90_s=res.ttft.p90, ttft_p99_s=res.ttft.p99,
         tpot_p50_s=res.tpot.p50, tpot_p90_s=res.tpot.p90, tpot_p99_s=res.tpot.p99,
@@ -113,5 +114,9 @@ def run_sim_job(job: SimJob) -> SimCheck:
         out_tok_s=res.out_tok_s,
         goodput_req_s=res.goodput_req_s,
         values=values,
-        passes=all(v <= s.limit_s for (_, v), s in zip(values, job.slos, strict=True)),
+        passes=all(v <= s.limit_s for (_, v), s in zip(values, slos, strict=True)),
     )
+
+
+def run_sim_job(job: SimJob) -> SimCheck:
+    return sim_check(job.candidate, job.replicas, simulate_candidate(job), job.slos)

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from hierro.perf import Calibration, StepModel
 from hierro.perf.estimate import DEFAULT_MAX_SEQS
 from hierro.perf.ops import StepShape
-from hierro.search.confirm import SimCheck, n_requests, slo_value
+from hierro.search.confirm import SimCheck, n_requests, sim_check
 from hierro.search.screen import GpuPrice
 from hierro.search.slo import SCREEN_FACTOR, SloTarget
 from hierro.search.space import Candidate, Group, Space
@@ -201,18 +201,6 @@ def simulate_disagg_candidate(job: DisaggJob) -> SimResult:
 
 
 def run_disagg_job(job: DisaggJob) -> SimCheck:
-    res = simulate_disagg_candidate(job)
-    values = tuple((s.name, slo_value(res, s)) for s in job.slos)
     c = job.candidate
-    return SimCheck(
-        candidate=c.candidate,
-        replicas=c.prefill_replicas + c.decode_replicas,
-        requests=res.n_requests,
-        ttft_p50_s=res.ttft.p50, ttft_p90_s=res.ttft.p90, ttft_p99_s=res.ttft.p99,
-        tpot_p50_s=res.tpot.p50, tpot_p90_s=res.tpot.p90, tpot_p99_s=res.tpot.p99,
-        e2e_p50_s=res.e2e.p50, e2e_p99_s=res.e2e.p99,
-        out_tok_s=res.out_tok_s,
-        goodput_req_s=res.goodput_req_s,
-        values=values,
-        passes=all(v <= s.limit_s for (_, v), s in zip(values, job.slos, strict=True)),
-    )
+    res = simulate_disagg_candidate(job)
+    return sim_check(c.candidate, c.prefill_replicas + c.decode_replicas, res, job.slos)
