@@ -157,8 +157,6 @@ class Calibration:
 
     def latency_or(self, family: str, framework: str, op_class: str, dtype: str, default: float) -> float:
         """:meth:`latency`, or ``default`` when the table has no entry for the op class."""
-        if not any(e.latency_s is not None and e.op_class in ("*", op_class) for e in self.entries):
-            return default
         try:
             return self.latency(family, framework, op_class, dtype)
         except CatalogError:
