@@ -42,3 +42,20 @@ def test_train_tables_with_deadline() -> None:
 def test_train_bad_layout_exit_2() -> None:
     code, text = _invoke("--gpus", "1000", "--tp", "8", "--pp", "16", "--dp", "8")
     assert code == 2 and "\n" not in text
+
+
+def test_train_does_not_fit_exit_2() -> None:
+    code, text = _invoke("--model", "llama-3.1-405b", "--gpus", "8")
+    assert code == 2 and "does not fit" in text and "\n" not in text
+
+
+def test_train_overlap_option() -> None:
+    base = ["--model", "deepseek-v3", "--tokens", "1e12", "--gpu", "h800", "--gpus", "2048",
+            "--seq-len", "4096", "--dtype", "fp8", "--json"]
+    code, plain = _invoke(*base)
+    assert code == 0, plain
+    code, hidden = _invoke(*base, "--overlap", "ep")
+    assert code == 0, hidden
+    assert json.loads(hidden)["gpu_hours"] < json.loads(plain)["gpu_hours"]  # wide EP pays off once hidden
+    code, text = _invoke(*base, "--overlap", "dp")
+    assert code == 2 and "--overlap" in text

@@ -22,6 +22,7 @@ from hierro.training import (
     train_memory,
 )
 from hierro.training.reliability import LLAMA3_FAILURES_PER_GPU_HOUR
+from hierro.training.step import StepTime, TrainEfficiency, all_to_all_s, step_time
 
 L405 = get_model("llama-3.1-405b")
 DSV3 = get_model("deepseek-v3")
@@ -136,3 +137,71 @@ def test_does_not_fit_even_fully_sharded() -> None:
         plan_training("llama-3.1-405b", 1e12, "h100-sxm", 8)
     msg = str(e.value)
     assert "does not fit" in msg and "\n" not in msg
+
+
+def _step(model: str, lay: Layout, dtype: str = "bf16", **eff: float) -> StepTime:
+    arch = get_model(model)
+    return step_time(arch, lay, H100, 8, 8192 if model != "deepseek-v3" else 4096, 2048, dtype,
+                     TrainEfficiency(**eff))
+
+
+def test_fp8_speeds_up_only_the_linear_layers() -> None:
+    lay = Layout(tp=8, pp=8, dp=16, vpp=2)
+    bf16, fp8 = _step("llama-3.1-405b", lay), _step("llama-3.1-405b", lay, "fp8")
+    # attention core and LM head stay at the bf16 peak: less than twice as fast, more than 1.5x
+    assert 1.5 < bf16.compute_s / fp8.compute_s < 2.0
+    # MFU is quoted against the bf16 peak for fp8 runs too
+    assert fp8.mfu > bf16.mfu
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.floats(min_value=0.0, max_value=1.0), st.floats(min_value=0.0, max_value=1.0))
+def test_more_overlap_never_slows_a_step(a: float, b: float) -> None:
+    lo, hi = sorted((a, b))
+    lay = Layout(tp=8, pp=8, dp=16, vpp=2)
+    s_lo = _step("llama-3.1-405b", lay, tp_overlap=lo, pp_overlap=lo)
+    s_hi = _step("llama-3.1-405b", lay, tp_overlap=hi, pp_overlap=hi)
+    assert s_hi.step_s <= s_lo.step_s * (1 + 1e-12)
+    assert s_hi.tp_comm_s <= s_lo.tp_comm_s + 1e-12
+
+
+def test_expert_all_to_all_overlap_costs_sms() -> None:
+    lay = Layout(pp=16, dp=64, ep=64, recompute="full")
+    plain = _step("deepseek-v3", lay, "fp8")
+    hidden = _step("deepseek-v3", lay, "fp8", ep_overlap=1.0)
+    dualpipe = _step("deepseek-v3", lay, "fp8", ep_overlap=1.0, comm_sm_share=20 / 132)
+    assert plain.ep_comm_s > 0 and hidden.ep_comm_s < plain.ep_comm_s
+    assert dualpipe.compute_s == pytest.approx(hidden.compute_s * 132 / 112)
+
+
+def test_all_to_all_within_a_node_beats_across_nodes() -> None:
+    # EP8 fits one 8-GPU node (NVLink); EP64 crosses 8 nodes over the scale-out network
+    e = TrainEfficiency()
+    within = all_to_all_s(1e9, 8, 8, 1, 8, H100, e)
+    across = all_to_all_s(1e9, 8, 64, 1, 8, H100, e)
+    assert within < across
+    # each token crosses the scale-out network once per distinct remote node, not per expert
+    nodes = 8
+    remote = (nodes - 1) * (1 - (1 - 1 / nodes) ** 8) / 8
+    assert across == pytest.approx(1e9 * remote / (H100.scale_out_bw_Bps * e.link) + 7 * e.alpha_out_s)
+
+
+def test_fixed_degrees_are_kept_and_checked() -> None:
+    p = plan_training("llama-3.1-70b", 1e12, "h100-sxm", 1024, usd_per_gpu_hour=2.0, fixed={"tp": 8, "pp": 4})
+    assert (p.layout.tp, p.layout.pp, p.layout.dp * p.layout.cp) == (8, 4, 32)
+    with pytest.raises(HierroError) as e:
+        plan_training("llama-3.1-70b", 1e12, "h100-sxm", 1024, fixed={"tpp": 8})
+    assert "tpp" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(HierroError) as e:  # 3 does not divide 1024 GPUs
+        plan_training("llama-3.1-70b", 1e12, "h100-sxm", 1024, fixed={"pp": 3})
+    assert "pp=3" in str(e.value) and "\n" not in str(e.value)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.sampled_from([64, 128, 256, 512]), st.sampled_from([2, 4, 8]))
+def test_more_gpus_at_fixed_layout_shape_never_lengthen_a_run(g: int, k: int) -> None:
+    # same tp and pp, more data-parallel replicas: the per-GPU work shrinks, the run never lengthens
+    kw = {"usd_per_gpu_hour": 2.0, "fixed": {"tp": 8, "pp": 4, "cp": 1}}
+    small = plan_training("llama-3.1-70b", 1e12, "h100-sxm", g, **kw)  # type: ignore[arg-type]
+    big = plan_training("llama-3.1-70b", 1e12, "h100-sxm", g * k, **kw)  # type: ignore[arg-type]
+    assert big.wall_clock_days <= small.wall_clock_days * (1 + 1e-9)

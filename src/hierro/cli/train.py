@@ -10,10 +10,13 @@ import typer
 from hierro.cli._shared import GpuOpt, JsonOpt, ModelOpt, emit_json, out
 from hierro.errors import HierroError
 from hierro.report.training import training_dict, training_tables
-from hierro.training import Layout, plan_training
+from hierro.training import Layout, TrainEfficiency, plan_training
 
 __all__ = ["parse_days", "train_cmd"]
 
+_OVERLAPS = ("tp", "pp", "ep")
+DUALPIPE_COMM_SM_SHARE = 20 / 132
+"""SMs running the overlapped all-to-all: 20 of 132 on H800 (DeepSeek-V3, arXiv:2412.19437 §3.2.2)."""
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dwh]?)\s*$")
 _DAYS_PER = {"": 1.0, "d": 1.0, "w": 7.0, "h": 1.0 / 24.0}
 
@@ -45,6 +48,9 @@ def train_cmd(
     ep: Annotated[int, typer.Option(help="expert parallel (with --tp)")] = 1,
     zero: Annotated[int, typer.Option(help="ZeRO stage 0-3 (with --tp)")] = 1,
     recompute: Annotated[str, typer.Option(help="none, selective or full (with --tp)")] = "selective",
+    overlap: Annotated[str, typer.Option(
+        help="communication the software stack hides behind compute, any of tp,pp,ep "
+             "(MegaScale: tp,pp; DeepSeek-V3 DualPipe: ep)")] = "",
     as_json: JsonOpt = False,
 ) -> None:
     """How long, how much and how much energy to train a model; the layout and cluster to build."""
@@ -52,6 +58,15 @@ def train_cmd(
         raise HierroError(f"--dtype must be bf16 or fp8, got {dtype!r}")
     if recompute not in ("none", "selective", "full"):
         raise HierroError(f"--recompute must be none, selective or full, got {recompute!r}")
+    kinds = [k.strip() for k in overlap.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in _OVERLAPS]
+    if bad:
+        raise HierroError(f"--overlap takes tp, pp or ep, got {', '.join(bad)}")
+    eff = TrainEfficiency(
+        tp_overlap=1.0 if "tp" in kinds else 0.0, pp_overlap=1.0 if "pp" in kinds else 0.0,
+        ep_overlap=1.0 if "ep" in kinds else 0.0,
+        comm_sm_share=DUALPIPE_COMM_SM_SHARE if "ep" in kinds else 0.0,
+    )
     layout = None
     if tp is not None:
         shard = tp * cp * pp
@@ -62,6 +77,7 @@ def train_cmd(
         model, tokens, gpu, gpus, seq_len,
         deadline_days=parse_days(deadline) if deadline else None,
         usd_per_gpu_hour=usd_per_gpu_hour, global_batch_tokens=batch_tokens, dtype=dtype, layout=layout,
+        efficiency=eff,
     )
     if as_json:
         emit_json(training_dict(plan))

@@ -81,7 +81,7 @@ def training_tables(p: TrainingPlan) -> Group:
         ("global batch", f"{p.global_batch_seqs:,} seqs x {p.seq_len} ({st.micro_batches} micro-batches)"),
         ("model FLOPs (6ND)", f"{p.model_flops:.3g} ({p.flops_6nd:.3g})"),
         ("step time", f"{st.step_s:,.2f} s"),
-        ("MFU", f"{p.mfu:.1%} (compute efficiency {p.compute_efficiency:.3f})"),
+        ("MFU", f"{p.mfu:.1%} of the bf16 peak (compute efficiency {p.compute_efficiency:.3f})"),
         ("memory per GPU", f"{m.total_bytes / GB:,.1f} of {m.capacity_bytes / GB:,.1f} GB usable"),
         ("MTBF / checkpoint every", f"{r.mtbf_s / 3600:,.2f} h / {r.checkpoint_interval_s / 60:,.1f} min"),
         ("goodput", f"{r.goodput:.1%}"),

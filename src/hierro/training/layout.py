@@ -12,7 +12,7 @@ the shortest step time per token wins.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from hierro.errors import DoesNotFitError, PlanError
 from hierro.specs import Accelerator, ModelArch
@@ -84,14 +84,25 @@ def best_layout(
     global_batch_seqs: int,
     dtype: str = "bf16",
     eff: TrainEfficiency | None = None,
+    fixed: Mapping[str, int | str] | None = None,
 ) -> StepTime:
-    """The fitting layout with the least time per token; :class:`HierroError` if none fits."""
+    """The fitting layout with the least time per token; :class:`HierroError` if none fits.
+
+    ``fixed`` pins some fields of the layout (e.g. ``{"tp": 8, "pp": 16}``, the degrees a
+    published run used) and searches the rest.
+    """
     if gpus < 1:
         raise PlanError(f"the cluster needs at least one GPU, got {gpus}")
+    pins = dict(fixed or {})
+    unknown = sorted(set(pins) - set(Layout.__dataclass_fields__))
+    if unknown:
+        raise PlanError(f"unknown layout field(s) {', '.join(unknown)}")
     best: StepTime | None = None
     least_mem = float("inf")
     seen = 0
     for lay in candidate_layouts(model, gpus, seq_len, global_batch_seqs, scale_up_domain):
+        if any(getattr(lay, k) != v for k, v in pins.items()):
+            continue
         seen += 1
         mem = train_memory(model, lay, seq_len, micro_batches(global_batch_seqs, lay), acc.hbm_bytes)
         if not mem.fits:
@@ -103,8 +114,9 @@ def best_layout(
     if best is not None:
         return best
     if seen == 0:
+        pinned = f" with {', '.join(f'{k}={v}' for k, v in pins.items())}" if pins else ""
         raise PlanError(
-            f"no layout of tp·cp·pp·dp divides {gpus} GPUs for {model.id} with a batch of "
+            f"no layout of tp·cp·pp·dp{pinned} divides {gpus} GPUs for {model.id} with a batch of "
             f"{global_batch_seqs} sequences; try a multiple of {scale_up_domain} GPUs"
         )
     raise DoesNotFitError(

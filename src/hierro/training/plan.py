@@ -12,6 +12,7 @@ until failures dominate at cluster sizes far beyond today's).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hierro.errors import HierroError
@@ -102,10 +103,10 @@ class _Run:
 def _run(
     model: ModelArch, acc: Accelerator, gpus: int, domain: int, tokens: float, seq_len: int,
     batch: int, dtype: str, eff: TrainEfficiency, layout: Layout | None,
-    failures: float, storage: float, restart: float,
+    failures: float, storage: float, restart: float, fixed: Mapping[str, int | str] | None = None,
 ) -> _Run:
     if layout is None:
-        st = best_layout(model, acc, gpus, domain, seq_len, batch, dtype, eff)
+        st = best_layout(model, acc, gpus, domain, seq_len, batch, dtype, eff, fixed)
     else:
         st = evaluate_layout(model, layout, acc, gpus, domain, seq_len, batch, dtype, eff)
     rel = reliability(gpus, model.params().total, failures, storage, restart)
@@ -125,6 +126,7 @@ def plan_training(
     global_batch_tokens: float = DEFAULT_BATCH_TOKENS,
     dtype: str = "bf16",
     layout: Layout | None = None,
+    fixed: Mapping[str, int | str] | None = None,
     efficiency: TrainEfficiency | None = None,
     failures_per_gpu_hour: float = LLAMA3_FAILURES_PER_GPU_HOUR,
     storage_write_Bps: float = STORAGE_WRITE_BPS,
@@ -135,7 +137,7 @@ def plan_training(
     """Plan training ``model`` on ``tokens`` tokens with ``gpus`` accelerators ``gpu``.
 
     ``layout`` fixes the parallel layout (checked); otherwise the fastest layout that fits is
-    searched. ``deadline_days`` also finds the smallest cluster that finishes in time.
+    searched, with the fields in ``fixed`` (e.g. ``{"tp": 8, "pp": 16}``) pinned. ``deadline_days`` also finds the smallest cluster that finishes in time.
     Bad input raises :class:`~hierro.errors.HierroError` with a one-line reason.
     """
     arch = get_model(model) if isinstance(model, str) else model
@@ -155,7 +157,7 @@ def plan_training(
     batch = max(1, round(global_batch_tokens / seq_len))
     args = (domain, tokens, seq_len, batch, dtype, eff)
     rel_args = (failures_per_gpu_hour, storage_write_Bps, restart_s)
-    run = _run(arch, acc, gpus, *args, layout, *rel_args)
+    run = _run(arch, acc, gpus, *args, layout, *rel_args, fixed)
 
     need: int | None = None
     if deadline_days is not None:

@@ -7,27 +7,46 @@ peak times an achievable efficiency, plus the communication on its critical path
 bubble is (p-1)/(m+p-1) of the step for 1F1B and (p-1)/(v·m+p-1) with v interleaved stages
 (Narayanan et al. 2021, arXiv:2104.04473, §2.2).
 
+Compute. Each op class runs at its own peak and achieved fraction of it:
+
+- linear layers (attention projections, dense MLPs, shared and routed experts) at the GEMM
+  precision's peak (``dtype``: fp8 doubles the Hopper tensor-core peak) times ``compute``;
+- the attention core (QK^T, PV) and the LM head in bf16 at the bf16 peak times ``compute``: FP8
+  training keeps the embedding, output head, gating, normalisation and attention operators in
+  BF16 or FP32 (DeepSeek-V3, arXiv:2412.19437 §3.3.1; Transformer Engine's FP8 recipes likewise
+  quantise only the linear layers).
+
 Communication, alpha-beta (Hockney) with ring collectives (Thakur, Rabenseifner and Gropp 2005):
 an all-gather or reduce-scatter of M bytes over g ranks moves (g-1)/g · M per device, an
 all-reduce twice that; time = steps · alpha + bytes / (link · e_link).
 
 - TP with sequence parallelism: per layer two all-gathers and two reduce-scatters of the
   b·s·h activations forward and again backward (Korthikanti et al. 2022, arXiv:2205.05198 §4.2.2),
-  on the scale-up fabric when tp fits its domain; not overlapped.
+  on the scale-up fabric when tp fits its domain. A share ``tp_overlap`` hides behind the GEMMs
+  it is chunked with (MegaScale fuses the all-gather and reduce-scatter into the adjacent
+  linear layers, Jiang et al. 2024, arXiv:2402.15627 §3.2; Transformer Engine's userbuffers).
 - CP: keys and values all-gathered forward and their gradients reduce-scattered backward
   (Llama 3, arXiv:2407.21783 §3.3.2); not overlapped.
-- EP: a dispatch and a combine all-to-all of top_k·h per token forward and again backward; a
-  share ``ep_overlap`` hides behind the micro-batch's compute (DeepSeek-V3's DualPipe hides all
-  of it, arXiv:2412.19437 §3.2.1).
-- PP: one activation send forward and one gradient backward per virtual stage and micro-batch.
+- EP: a dispatch and a combine all-to-all per MoE layer forward and again backward. Within the
+  scale-up domain every copy of a token to a remote expert crosses the fabric once; across nodes
+  a token goes once to each remote node that holds one of its top-k experts and is forwarded
+  over the scale-up fabric there (DeepSeek-V3 §3.2.2; DeepEP), so the scale-out bytes per token
+  are the expected number of distinct remote nodes, (n-1)·(1-(1-1/n)^k) for n nodes and uniform
+  routing, times h. Dispatch (and its gradient's counterpart) travels in fp8 under fp8 training,
+  combine in bf16 (DeepSeek-V3 §3.3.2). A share ``ep_overlap`` hides behind compute (DeepSeek-V3's
+  DualPipe hides all of it, §3.2.1), at the price of ``comm_sm_share`` of the SMs running the
+  communication kernels instead of compute (20 of 132 on H800, §3.2.2).
+- PP: one activation send forward and one gradient backward per virtual stage and micro-batch; a
+  share ``pp_overlap`` overlaps compute (MegaScale decouples send and receive, §3.2).
 - DP: gradients reduce-scattered in fp32 and weights all-gathered in bf16 (ZeRO 1-2, Megatron
   distributed optimizer), an all-reduce without ZeRO, weights gathered for each micro-batch's
   forward and backward under ZeRO-3 (Rajbhandari et al. 2020 §7). The reduction of the last
   micro-batch's gradients overlaps its backward and the gather the next step's first forward, so
   what exceeds one micro-batch's compute is exposed, and never less than ``dp_exposed_min``.
 
-MFU = model FLOPs per step / (t_step · devices · peak) (Chowdhery et al. 2022, PaLM, appendix B),
-model FLOPs without recomputation (:func:`hierro.training.compute.train_flops_per_token`).
+MFU = model FLOPs per step / (t_step · devices · peak_bf16) (Chowdhery et al. 2022, PaLM,
+appendix B; the dense bf16 peak, as Llama 3 and DeepSeek-V3 quote it, for fp8 runs too), model
+FLOPs without recomputation (:func:`hierro.training.compute.train_flops_per_token`).
 """
 
 from __future__ import annotations
@@ -44,21 +63,22 @@ __all__ = [
     "TRAIN_COMPUTE_EFFICIENCY",
     "StepTime",
     "TrainEfficiency",
+    "all_to_all_s",
     "micro_batches",
     "step_time",
 ]
 
 TRAIN_COMPUTE_EFFICIENCY = 0.552
-"""Achieved fraction of the dense peak in a training step's kernels (GEMMs and attention),
-before bubbles and exposed communication. One value shared by all hardware, fitted on one
-published anchor (Llama 3 405B on 8,192 H100s, 43% MFU) by
-:func:`hierro.training.anchors.fit_compute_efficiency`; the other anchors check it (see
-``tests/test_training_anchors.py``)."""
-
+"""Achieved fraction of the peak in a training step's kernels (linear layers, attention, LM
+head), before bubbles and exposed communication. One value shared by all hardware, precisions
+and model families, fitted on one published anchor (Llama 3 405B on 8,192 H100s, 43% BF16 MFU)
+by :func:`hierro.training.anchors.fit_compute_efficiency`; the other anchors (another scale,
+another hardware family and stack, an MoE model in FP8, a dense model in FP8) check it
+(``tests/test_training_anchors.py``)."""
 
 @dataclass(frozen=True, slots=True)
 class TrainEfficiency:
-    """The documented, non-ideal parameters of the step model."""
+    """The documented, non-ideal parameters of the step model (the software stack's)."""
 
     compute: float = TRAIN_COMPUTE_EFFICIENCY
     link: float = 0.8
@@ -67,9 +87,17 @@ class TrainEfficiency:
     alpha_up_s: float = 5 * MICRO
     alpha_out_s: float = 20 * MICRO
     """Latency per ring step on the scale-up and scale-out fabrics (estimates)."""
+    tp_overlap: float = 0.0
+    """Share of the TP collectives hidden behind the linear layers (0: Megatron without
+    --tp-comm-overlap; 1: MegaScale)."""
     ep_overlap: float = 0.0
     """Share of the expert all-to-all hidden behind compute (0: Megatron without overlap;
     1: DeepSeek-V3 DualPipe)."""
+    pp_overlap: float = 0.0
+    """Share of the pipeline sends hidden behind compute (1: MegaScale)."""
+    comm_sm_share: float = 0.0
+    """Share of the SMs that run communication kernels while the all-to-all overlaps compute
+    (DeepSeek-V3: 20 of 132 H800 SMs)."""
     dp_exposed_min: float = 0.05
     """Share of the data-parallel traffic that stays exposed however much compute can hide it."""
 
@@ -116,6 +144,29 @@ def _ring(g: int) -> float:
     return (g - 1) / g
 
 
+def all_to_all_s(
+    bytes_: float, top_k: float, ep: int, stride: int, domain: int, acc: Accelerator, e: TrainEfficiency
+) -> float:
+    """Seconds of one all-to-all in which a device sends ``bytes_`` (its tokens times top_k
+    copies of h elements) to the experts of ``ep`` ranks spaced ``stride`` devices apart.
+
+    Within one scale-up domain each remote copy crosses the fabric once; across n nodes each
+    token crosses the scale-out network once per distinct remote node among its top-k experts,
+    (n-1)·(1-(1-1/n)^k) on average with uniform routing, and is forwarded over the scale-up
+    fabric there (DeepSeek-V3 §3.2.2); the two fabrics run in parallel.
+    """
+    per_node = max(1, domain // stride)
+    nodes = max(1, -(-ep // per_node))
+    up = bytes_ * _ring(ep)
+    up_s = up / ((acc.scale_up_bw_Bps or acc.scale_out_bw_Bps) * e.link) + (ep - 1) * e.alpha_up_s
+    if nodes == 1:
+        return up_s
+    miss = (1.0 - 1.0 / nodes) ** top_k  # chance a given node holds none of the k experts
+    remote = (nodes - 1) * (1.0 - float(miss)) / top_k  # share of a token's copies
+    out_s = bytes_ * remote / (acc.scale_out_bw_Bps * e.link) + (nodes - 1) * e.alpha_out_s
+    return max(up_s, out_s)
+
+
 def step_time(
     model: ModelArch,
     lay: Layout,
@@ -133,7 +184,8 @@ def step_time(
     tok_mb = b * s  # tokens of one micro-batch (a pipeline's slice of the batch)
     dev = tok_mb / (t * lay.cp)  # of which one device holds (SP and CP)
 
-    # forward FLOPs per token of one layer (GEMM, attention scores) and of the LM head
+    # forward FLOPs per token of one layer (linear layers, attention scores) and of the LM head
+    moe = [(lay_.mlp, n) for lay_, n in model.groups if lay_.mlp.kind == "moe"]
     gemm_l = 2.0 * model.matmul_params_per_token() / L
     attn_l = (model.prefill_flops(s) - 2.0 * model.matmul_params_per_token() * s
               - 2.0 * model.vocab * h) / (s * L)
@@ -141,43 +193,49 @@ def step_time(
     n_first, n_last = stage_layers(L, lay.pp)
     gemm_passes = {"none": 3.0, "selective": 3.0, "full": 4.0}[lay.recompute]
     attn_passes = 3.0 if lay.recompute == "none" else 4.0
-    peak, peak_attn = acc.flops(dtype), acc.flops("bf16")
+    peak, peak_bf16 = acc.flops(dtype), acc.flops("bf16")
+    sm_left = 1.0 - (e.comm_sm_share if e.ep_overlap > 0 and lay.ep > 1 else 0.0)
 
-    def stage_compute(n: int, with_head: bool) -> float:
-        g = n * gemm_l * gemm_passes + (3.0 * head if with_head else 0.0)
-        a = n * attn_l * attn_passes
-        return tok_mb / (t * lay.cp) * (g / (peak * e.compute) + a / (peak_attn * e.compute))
+    def stage_compute(n: int, with_head: bool) -> tuple[float, float]:
+        """(all compute, of which linear layers) of one micro-batch on a stage of n layers."""
+        lin = n * gemm_passes * gemm_l / (peak * e.compute)
+        rest = n * attn_l * attn_passes / (peak_bf16 * e.compute)
+        rest += 3.0 * head / (peak_bf16 * e.compute) if with_head else 0.0
+        return dev * (lin + rest) / sm_left, dev * lin / sm_left
 
-    c_first = stage_compute(n_first, lay.pp == 1)
-    c_last = stage_compute(n_last, True) if lay.pp > 1 else c_first
-    n_busy = n_first if c_first >= c_last else n_last
-    compute_mb = max(c_first, c_last)
+    c_first, lin_first = stage_compute(n_first, lay.pp == 1)
+    c_last, lin_last = stage_compute(n_last, True) if lay.pp > 1 else (c_first, lin_first)
+    first_busier = c_first >= c_last
+    n_busy = n_first if first_busier else n_last
+    compute_mb, linear_mb = (c_first, lin_first) if first_busier else (c_last, lin_last)
 
     act_b = DTYPE_BYTES["bf16"]
     fwd_passes = 2 if lay.recompute == "full" else 1
     tp_s = 0.0
     if t > 1:  # 2 AG + 2 RS of b·(s/cp)·h forward, the same backward (and the recomputed forward)
         per = 4 * _ring(t) * (tok_mb / lay.cp) * h * act_b
-        tp_s = n_busy * (fwd_passes + 1) * _coll_s(per, 4 * (t - 1), t <= scale_up_domain, acc, e)
+        tp_total = n_busy * (fwd_passes + 1) * _coll_s(per, 4 * (t - 1), t <= scale_up_domain, acc, e)
+        tp_s = tp_total - min(tp_total * e.tp_overlap, linear_mb)
     cp_s = 0.0
     if lay.cp > 1:
         kv = sum(n * lay_.attn.kv_elems_per_token() for lay_, n in model.groups) / L
         per = _ring(lay.cp) * tok_mb * kv * act_b / t
         cp_s = n_busy * (fwd_passes + 1) * _coll_s(per, lay.cp - 1, t * lay.cp <= scale_up_domain, acc, e)
     ep_s = 0.0
-    moe = [(lay_.mlp, n) for lay_, n in model.groups if lay_.mlp.kind == "moe"]
     if lay.ep > 1 and moe:
         frac = sum(n for _, n in moe) / L
         top_k = sum(mlp.top_k * n for mlp, n in moe) / sum(n for _, n in moe)
-        per = _ring(lay.ep) * dev * top_k * h * act_b  # one dispatch or one combine
-        one = _coll_s(per, lay.ep - 1, t * lay.cp * lay.ep <= scale_up_domain, acc, e)
-        comm = n_busy * frac * 2 * (fwd_passes + 1) * one
-        hidden = min(comm * e.ep_overlap, compute_mb)
-        ep_s = comm - hidden
+        disp_b = float(DTYPE_BYTES["fp8"]) if dtype == "fp8" else float(act_b)
+        pair = sum(all_to_all_s(dev * top_k * h * by, top_k, lay.ep, t * lay.cp, scale_up_domain, acc, e)
+                   for by in (disp_b, act_b))
+        # dispatch and combine forward; their gradients backward; again for a recomputed forward
+        comm = n_busy * frac * (fwd_passes + 1) * pair
+        ep_s = comm - min(comm * e.ep_overlap, compute_mb)
     pp_s = 0.0
     if lay.pp > 1:
         per = dev * h * act_b
-        pp_s = 2 * lay.vpp * _coll_s(per, 1, t * lay.cp * lay.dp < scale_up_domain, acc, e)
+        pp_s = (1.0 - e.pp_overlap) * 2 * lay.vpp * _coll_s(
+            per, 1, t * lay.cp * lay.dp < scale_up_domain, acc, e)
     t_mb = compute_mb + tp_s + cp_s + ep_s + pp_s
     slots = m + (lay.pp - 1) / lay.vpp
 
@@ -206,7 +264,7 @@ def step_time(
     step = slots * t_mb + dp_s + optimizer_s
     tokens = float(m * lay.dp * tok_mb)
     flops = tokens * train_flops_per_token(model, s)
-    mfu = flops / (step * lay.devices * peak)
+    mfu = flops / (step * lay.devices * peak_bf16)
     mem = train_memory(model, lay, s, m, acc.hbm_bytes)
     return StepTime(
         layout=lay, micro_batches=m, tokens_per_step=tokens, step_s=step,
