@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[plot,ray]' \
+	$(BIN)/python -m pip install --quiet -e '.[plot,ray,parquet]' \
 	    'pytest>=8.0' 'hypothesis>=6.100' \
 	    'ruff>=0.5' 'mypy>=1.10' 'import-linter>=2.0' 'types-PyYAML>=6.0'
 	touch $(STAMP)

@@ -1,5 +1,8 @@
 """Speed of the serving simulator: simulated requests per second of wall time.
 
+Each run also prints its CPU time (``time.process_time``): on a shared machine wall time
+includes the time other processes hold the core, CPU time does not.
+
 Two runs (issue 4's targets, one core):
 
 1. 10,000 requests, Poisson arrivals, 2048 input / 512 output tokens, Llama-3.1-70B TP8 on
@@ -33,12 +36,13 @@ def peak_rss_gb() -> float:
 
 def bench_poisson(sm: StepModel, n: int, rate: float) -> None:
     wl = synthetic(n, Fixed(2048), Fixed(512), np.random.default_rng(0), rate=rate)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = simulate(sm, wl)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"[1] {n:,} requests Poisson {rate:g}/s 2048/512, {sm.model.id} {sm.plan.label()} {sm.accel.id}")
     print(f"    wall {wall:.3f} s = {n / wall:,.0f} simulated req/s (Vidur ~{VIDUR_REQ_PER_S:,.0f} req/s: "
-          f"{n / wall / VIDUR_REQ_PER_S:,.0f}x); {res.steps:,} engine steps in {res.events:,} events")
+          f"{n / wall / VIDUR_REQ_PER_S:,.0f}x); CPU {cpu:.3f} s; {res.steps:,} engine steps in "
+          f"{res.events:,} events")
     print(f"    TTFT p50 {res.ttft.p50 * 1e3:.0f} ms p99 {res.ttft.p99 * 1e3:.0f} ms; TPOT p50 "
           f"{res.tpot.p50 * 1e3:.1f} ms; {res.out_tok_s:,.0f} output tok/s; busy {res.busy_fraction:.0%}")
 
@@ -56,13 +60,14 @@ def bench_trace(sm: StepModel, n: int, replicas: int, load: float) -> None:
     rate = load * cap * replicas
     t0 = time.perf_counter()
     wl = trace.repeated(n).with_rate(rate)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     res = simulate(sm, wl, replicas=replicas, router="least_outstanding")
-    wall = time.perf_counter() - t1
+    wall, cpu = time.perf_counter() - t1, time.process_time() - c1
     print(f"[2] {n:,} requests of azure-conv at {rate:,.0f}/s on {replicas} replicas "
           f"({load:.0%} of {cap:.2f} req/s each), {res.duration_s:,.0f} s simulated")
     print(f"    wall {wall:.2f} s (+{t1 - t0:.2f} s to build the workload) = {n / wall:,.0f} simulated "
-          f"req/s; {res.steps:,} engine steps in {res.events:,} events; peak RSS {peak_rss_gb():.2f} GB")
+          f"req/s; CPU {cpu:.2f} s; {res.steps:,} engine steps in {res.events:,} events; peak RSS "
+          f"{peak_rss_gb():.2f} GB")
     print(f"    TTFT p50 {res.ttft.p50 * 1e3:.0f} ms p99 {res.ttft.p99 * 1e3:.0f} ms; TPOT p50 "
           f"{res.tpot.p50 * 1e3:.1f} ms p99 {res.tpot.p99 * 1e3:.1f} ms; busy {res.busy_fraction:.0%}; "
           f"preemptions {res.preemptions}")

@@ -11,8 +11,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+import hierro.cli.simulate as simulate_module
 from hierro.cli.simulate import parse_seconds, parse_slo, simulate_cmd
 from hierro.errors import HierroError
+from hierro.sim import parquet_available
 
 app = typer.Typer()
 app.command("simulate")(simulate_cmd)
@@ -84,6 +86,45 @@ def test_simulate_out_csv(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["records.csv"]  # no temporary file left
 
 
+def test_simulate_closed_loop_ramp_reports_the_steady_state() -> None:
+    code, text = _invoke("--concurrency", "16", "--ramp", "3s", "--requests", "160", "--isl", "1024", "--osl",
+                         "128", "--json")
+    assert code == 0, text
+    st = json.loads(text)["steady_state"]
+    assert st["users"] == 16 and st["cycles"] == 7
+    assert st["req_s"] * st["e2e_ms"] / 1000 == pytest.approx(16)
+    code, text = _invoke("--concurrency", "16", "--requests", "160", "--isl", "1024", "--osl", "128")
+    assert code == 0 and "steady state" in text
+
+
+def test_simulate_swap_preemption_json() -> None:
+    args = ("--qps", "8", "--requests", "300", "--isl", "2048", "--osl", "512", "--dtype", "bf16",
+            "--mem-fraction", "0.43", "--json")
+    code, text = _invoke(*args, "--preemption", "swap", "--host-bw", "64")
+    assert code == 0, text
+    d = json.loads(text)
+    assert d["preemption"] == "swap" and d["preemptions"] > 0 and d["swap_outs"] == d["preemptions"]
+    assert 0 < d["host_swap_peak_fraction"] <= 1
+    code, text = _invoke(*args)
+    assert code == 0, text
+    assert json.loads(text)["swap_outs"] == 0
+
+
+def test_simulate_out_parquet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "records.parquet"
+    if parquet_available():
+        import pyarrow.parquet as pq
+
+        code, text = _invoke(*SMALL, "--out", str(path))
+        assert code == 0, text
+        assert pq.read_table(path).num_rows == 200
+        path.unlink()
+    monkeypatch.setattr(simulate_module, "parquet_available", lambda: False)
+    code, text = _invoke(*SMALL, "--out", str(path))
+    assert code == 2 and "hierro[parquet]" in text and "\n" not in text
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -99,6 +140,11 @@ def test_simulate_out_csv(tmp_path: Path) -> None:
         ("--qps", "2", "--router", "random"),
         ("--qps", "2", "--prefill-replicas", "1"),
         ("--qps", "2", "--spec-tokens", "2", "--spec-acceptance", "1.5"),
+        ("--qps", "2", "--ramp", "3s"),
+        ("--concurrency", "2", "--ramp", "soon"),
+        ("--qps", "2", "--preemption", "swap", "--gpu", "b200", "--tp", "1", "--model", "llama-3.1-8b"),
+        ("--qps", "2", "--preemption", "swap", "--swap-space", "-1"),
+        ("--qps", "2", "--preemption", "swap", "--host-bw", "0"),
     ],
 )
 def test_simulate_bad_input_is_one_line(args: tuple[str, ...]) -> None:

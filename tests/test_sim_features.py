@@ -3,7 +3,7 @@ prefix-aware router."""
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -15,7 +15,6 @@ from hierro.sim import (
     SimResult,
     SpecDecode,
     StepTime,
-    UniformRatio,
     Workload,
     expected_accepted,
     itl_mean_s,
@@ -26,22 +25,8 @@ from hierro.sim import (
 )
 from hierro.specs import Plan, get_accelerator, get_model
 
-
-@cache
-def sm70() -> StepModel:
-    return StepModel(get_model("llama-3.1-70b"), get_accelerator("h100-sxm"), Plan(tp=8))
-
-
-def poisson(n: int, rate: float, seed: int = 1, isl: int = 2048, osl: int = 512) -> Workload:
-    return synthetic(n, UniformRatio(isl, 0.5), UniformRatio(osl, 0.5), np.random.default_rng(seed), rate=rate)
-
-
-def conserved(res: SimResult, wl: Workload) -> None:
-    r = res.records
-    assert sorted(r["id"].tolist()) == list(range(len(wl)))
-    assert int(r["output_tokens"].sum()) == int(wl.output_tokens.sum())
-    assert np.all(r["finish_s"] >= r["first_token_s"]) and np.all(r["first_token_s"] > r["arrival_s"])
-    assert 0.0 < res.kv_peak_fraction <= 1.0
+PoissonFactory = Callable[..., Workload]
+Checker = Callable[[SimResult, Workload], None]
 
 
 def test_expected_accepted_tokens() -> None:
@@ -64,13 +49,13 @@ def test_spec_step_time_is_a_verification_chunk_plus_drafts(model: str) -> None:
         assert dt.time(B, d) == pytest.approx(want, rel=1e-9)
 
 
-def test_speculative_decoding_cuts_tpot_and_conserves_tokens() -> None:
-    wl = poisson(400, 4.0, isl=1024, osl=256)
-    base = simulate(sm70(), wl)
-    mtp = simulate(sm70(), wl, spec=SpecDecode(tokens=3, acceptance=0.7))
-    none = simulate(sm70(), wl, spec=SpecDecode(tokens=3, acceptance=0.0))
-    conserved(mtp, wl)
-    conserved(none, wl)
+def test_speculative_decoding_cuts_tpot_and_conserves_tokens(sm70: StepModel, sim_poisson: PoissonFactory, sim_conserved: Checker) -> None:
+    wl = sim_poisson(400, 4.0, isl=1024, osl=256)
+    base = simulate(sm70, wl)
+    mtp = simulate(sm70, wl, spec=SpecDecode(tokens=3, acceptance=0.7))
+    none = simulate(sm70, wl, spec=SpecDecode(tokens=3, acceptance=0.0))
+    sim_conserved(mtp, wl)
+    sim_conserved(none, wl)
     assert mtp.tpot.mean < 0.6 * base.tpot.mean  # E = 2.53 tokens a step for a dearer step
     assert none.tpot.mean > base.tpot.mean  # drafts that are never accepted only cost
     # fewer, longer gaps: a step emits E tokens
@@ -78,43 +63,43 @@ def test_speculative_decoding_cuts_tpot_and_conserves_tokens() -> None:
     assert np.all(gaps < mtp.records["output_tokens"] - 1)
 
 
-def test_spec_closed_form_equals_step_by_step_under_kv_pressure() -> None:
-    wl = poisson(300, 7.0, seed=3)
+def test_spec_closed_form_equals_step_by_step_under_kv_pressure(sm70: StepModel, sim_poisson: PoissonFactory, sim_conserved: Checker) -> None:
+    wl = sim_poisson(300, 7.0, seed=3)
     spec = SpecDecode(tokens=2, acceptance=0.6)
-    fast = simulate(sm70(), wl, spec=spec, kv_blocks=2600)
-    slow = simulate(sm70(), wl, spec=spec, kv_blocks=2600, step_by_step=True)
-    conserved(fast, wl)
+    fast = simulate(sm70, wl, spec=spec, kv_blocks=2600)
+    slow = simulate(sm70, wl, spec=spec, kv_blocks=2600, step_by_step=True)
+    sim_conserved(fast, wl)
     for f in ("first_token_s", "finish_s"):
         np.testing.assert_allclose(fast.records[f], slow.records[f], rtol=1e-9)
     assert fast.preemptions == slow.preemptions
 
 
-def test_disaggregation_conserves_and_isolates_tpot_from_prefill_load() -> None:
-    wl = poisson(500, 5.0, isl=4096, osl=256)
-    busy = simulate_disagg(sm70(), sm70(), wl, prefill_replicas=1, decode_replicas=1)
-    roomy = simulate_disagg(sm70(), sm70(), wl, prefill_replicas=4, decode_replicas=1)
-    conserved(busy, wl)
-    conserved(roomy, wl)
+def test_disaggregation_conserves_and_isolates_tpot_from_prefill_load(sm70: StepModel, sim_poisson: PoissonFactory, sim_conserved: Checker) -> None:
+    wl = sim_poisson(500, 5.0, isl=4096, osl=256)
+    busy = simulate_disagg(sm70, sm70, wl, prefill_replicas=1, decode_replicas=1)
+    roomy = simulate_disagg(sm70, sm70, wl, prefill_replicas=4, decode_replicas=1)
+    sim_conserved(busy, wl)
+    sim_conserved(roomy, wl)
     assert busy.mode == "disaggregated" and busy.replicas == 2
     assert busy.ttft.mean > 1.2 * roomy.ttft.mean  # the prefill pool queues
     assert busy.tpot.p50 == pytest.approx(roomy.tpot.p50, rel=0.05)  # decode does not care
-    agg = simulate(sm70(), wl, replicas=2)
+    agg = simulate(sm70, wl, replicas=2)
     assert busy.tpot.p99 < agg.tpot.p99  # no prefill chunks stall the decodes
 
 
-def test_kv_transfer_time_adds_to_tpot() -> None:
+def test_kv_transfer_time_adds_to_tpot(sm70: StepModel) -> None:
     wl = synthetic(50, Fixed(8192), Fixed(16), np.random.default_rng(0), rate=0.5)
-    fast = simulate_disagg(sm70(), sm70(), wl, transfer_bw_Bps=1e12)
-    slow = simulate_disagg(sm70(), sm70(), wl, transfer_bw_Bps=1e9)
+    fast = simulate_disagg(sm70, sm70, wl, transfer_bw_Bps=1e12)
+    slow = simulate_disagg(sm70, sm70, wl, transfer_bw_Bps=1e9)
     kv = 8192 * 2 * 80 * 8 * 128 * 2 / 8  # tokens x (K, V) x layers x kv heads x head dim x bf16 / tp
     extra = (slow.e2e.mean - fast.e2e.mean)
     assert extra == pytest.approx(kv / 1e9 - kv / 1e12, rel=0.05)
     np.testing.assert_allclose(slow.records["first_token_s"], fast.records["first_token_s"])
 
 
-def test_itl_and_kv_series() -> None:
-    wl = poisson(600, 8.0, seed=4)
-    res = simulate(sm70(), wl, kv_blocks=1500)
+def test_itl_and_kv_series(sm70: StepModel, sim_poisson: PoissonFactory) -> None:
+    wl = sim_poisson(600, 8.0, seed=4)
+    res = simulate(sm70, wl, kv_blocks=1500)
     assert res.preemptions > 0 and res.itl is not None and res.series is not None
     r = res.records
     mean = itl_mean_s(r)
@@ -141,20 +126,20 @@ def shared_prefix_workload(n: int = 400, groups: int = 8) -> Workload:
                     hash_offsets=off, hash_block_tokens=512, name="grouped-prefix")
 
 
-def test_prefix_aware_router_raises_the_hit_rate() -> None:
+def test_prefix_aware_router_raises_the_hit_rate(sm70: StepModel, sim_conserved: Checker) -> None:
     # 16 system prompts, and KV for only a few of them per replica: spreading by load evicts
     wl = shared_prefix_workload(400, groups=16)
-    lo = simulate(sm70(), wl, replicas=4, router="least_outstanding", kv_blocks=2500)
-    pa = simulate(sm70(), wl, replicas=4, router="prefix_aware", kv_blocks=2500)
-    conserved(pa, wl)
+    lo = simulate(sm70, wl, replicas=4, router="least_outstanding", kv_blocks=2500)
+    pa = simulate(sm70, wl, replicas=4, router="prefix_aware", kv_blocks=2500)
+    sim_conserved(pa, wl)
     assert pa.records["cached_tokens"].sum() > 1.5 * lo.records["cached_tokens"].sum()
     assert pa.ttft.mean < 0.8 * lo.ttft.mean
 
 
-def test_duration_caps_the_arrivals() -> None:
-    wl = poisson(1000, 5.0)
-    res = simulate(sm70(), wl, duration_s=30.0)
+def test_duration_caps_the_arrivals(sm70: StepModel, sim_poisson: PoissonFactory) -> None:
+    wl = sim_poisson(1000, 5.0)
+    res = simulate(sm70, wl, duration_s=30.0)
     assert res.n_requests == int(np.sum(wl.arrival_s < 30.0))
     seen: list[tuple[int, int]] = []
-    simulate(sm70(), poisson(300, 5.0), progress=lambda d, t: seen.append((d, t)))
+    simulate(sm70, sim_poisson(300, 5.0), progress=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (300, 300) and len(seen) > 10

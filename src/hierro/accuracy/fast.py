@@ -49,6 +49,7 @@ from hierro.perf.estimate import (
     first_wave,
     iteration_shape,
     prompt_chunks,
+    steady_shapes,
 )
 from hierro.specs import (
     Accelerator,
@@ -78,8 +79,9 @@ I64 = NDArray[np.int64]
 
 GRID = 48
 """Candidate running-batch sizes per row of the surrogate's root search."""
-NSHAPE = 3
-"""Step shapes priced per grid point (steady, chunked prompt, first-wave prefill)."""
+NSHAPE = 4
+"""Step shapes priced per grid point (steady with fewer chunks, chunked prompt, first-wave
+prefill, steady with one more chunk)."""
 
 SlotKey = tuple[str, str, str, str, str]
 """``(attr, accelerator family, framework family, op class, dtype)``; attr is ``compute``,
@@ -173,7 +175,7 @@ class _Slots:
         return self.index.setdefault(key, len(self.index))
 
 
-def _shapes(isl: F, osl: F, n: F, cap: F, pp: int) -> tuple[StepShape, StepShape, StepShape, F]:
+def _shapes(isl: F, osl: F, n: F, cap: F, pp: int) -> tuple[StepShape, StepShape, StepShape, StepShape, F]:
     """The three step shapes of the closed-loop search on the ``(R, GRID)`` grid, and ``B``:
     the steady iteration, the iteration carrying a new prompt's chunk (with the steady prefill
     load), and (constant along the grid) the full-budget prefill step of a benchmark's first
@@ -188,9 +190,9 @@ def _shapes(isl: F, osl: F, n: F, cap: F, pp: int) -> tuple[StepShape, StepShape
     Ii, G = isl[:, None], gen[:, None]
     ctx = Ii + G / 2.0
     p = B * Ii / G
-    steady = iteration_shape(B, p, p / Ii, np.zeros_like(B), np.broadcast_to(ctx, B.shape), pp)
     chunks = prompt_chunks(Ii, B, C)
     chunk = np.broadcast_to(Ii / chunks, B.shape)
+    steady, more, _ = steady_shapes(B, p, chunk, np.broadcast_to(ctx, B.shape), pp)
     before = np.broadcast_to(Ii / 2.0 - Ii / chunks / 2.0, B.shape) * (chunks > 1)
     chunked = iteration_shape(
         B, np.maximum(chunk, p), np.maximum(p / Ii, 1.0), before,
@@ -199,7 +201,18 @@ def _shapes(isl: F, osl: F, n: F, cap: F, pp: int) -> tuple[StepShape, StepShape
     per_step = np.broadcast_to(first_wave(isl, n, cap, C)[0][:, None], B.shape)
     zero = np.zeros_like(B)
     full = iteration_shape(zero, per_step, per_step / Ii, zero, zero, pp)
-    return steady, chunked, full, B
+    return steady, chunked, full, more, B
+
+
+def _steady_time(isl: F, osl: F, n: F, cap: F, T: F) -> F:
+    """The steady iteration time on the grid: its two shapes (``T[:, 0]`` with fewer chunks,
+    ``T[:, 3]`` with one more) mixed as :func:`hierro.perf.estimate.steady_shapes` says."""
+    C = float(DEFAULT_MAX_BATCHED_TOKENS)
+    B, gen = _grid(isl, osl, n, cap)
+    Ii = isl[:, None]
+    m = B * Ii / gen[:, None] / (Ii / prompt_chunks(Ii, B, C))
+    frac = m - np.floor(m)
+    return np.asarray((1.0 - frac) * T[:, 0] + frac * T[:, 3], dtype=np.float64)
 
 
 def _grid(isl: F, osl: F, n: F, cap: F) -> tuple[F, F]:
@@ -213,8 +226,8 @@ def _build_group(
     isl: F, osl: F, n: F, cap: F, slots: _Slots,
 ) -> _Group:
     R = len(rows)
-    steady, chunked, full, _B = _shapes(isl, osl, n, cap, plan.pp)
-    shapes = (steady, chunked, full)
+    steady, chunked, full, more, _B = _shapes(isl, osl, n, cap, plan.pp)
+    shapes = (steady, chunked, full, more)
     domain = get_system(accel.system_id).scale_up_domain
     built = [build_ops(model, accel, plan, s, domain=domain) for s in shapes]
     if len({tuple(o.name for o in ops) for ops in built}) != 1:
@@ -399,7 +412,8 @@ class RowSet:
         T = self.times(v)
         over = v[p.slot_ttft[ix]]
         ttft, tpot, e2e, req_s = _closed_loop(
-            p.isl[ix], p.osl[ix], p.n[ix], p.cap[ix], T[:, 0], T[:, 1], over)
+            p.isl[ix], p.osl[ix], p.n[ix], p.cap[ix], _steady_time(p.isl[ix], p.osl[ix], p.n[ix], p.cap[ix], T),
+            T[:, 1], over)
         # a benchmark's first wave queues for the prefill budget (estimate_arrays ``waves``):
         # TTFT += max(t_full·(steps+1)/2 + t_req - TTFT, 0) / waves
         _, steps = first_wave(p.isl[ix], p.n[ix], p.cap[ix], float(DEFAULT_MAX_BATCHED_TOKENS))

@@ -49,13 +49,16 @@ from hierro.sim import (
     UniformRatio,
     Workload,
     load_trace,
+    parquet_available,
     simulate,
     simulate_disagg,
     synthetic,
     to_csv,
     to_parquet,
 )
+from hierro.sim.metrics import PARQUET_MISSING
 from hierro.specs import get_accelerator, get_model
+from hierro.units import GIB, GIGA
 
 __all__ = ["parse_length_dist", "parse_seconds", "parse_slo", "simulate_cmd"]
 
@@ -64,6 +67,11 @@ class Arrival(StrEnum):
     poisson = "poisson"
     gamma = "gamma"
     constant = "constant"
+
+
+class Preemption(StrEnum):
+    recompute = "recompute"
+    swap = "swap"
 
 
 _UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "min": 60.0, "h": 3600.0}
@@ -127,10 +135,12 @@ def parse_length_dist(spec: str, tokens: int, max_tokens: int) -> LengthDist:
 def _workload(
     *, trace: str | None, requests: int | None, qps: float | None, concurrency: int | None,
     arrival: Arrival, cv: float, isl: int, osl: int, length_dist: str, duration: float | None,
-    seed: int, max_tokens: int,
+    seed: int, max_tokens: int, ramp: float = 0.0,
 ) -> Workload:
     if qps is not None and concurrency is not None:
         raise HierroError("give --qps (open loop) or --concurrency (closed loop), not both")
+    if ramp > 0.0 and concurrency is None:
+        raise HierroError("--ramp spreads the start of a closed loop: give --concurrency")
     if qps is not None and not (qps > 0 and math.isfinite(qps)):
         raise HierroError(f"--qps must be a positive number of requests/s, got {qps}")
     if concurrency is not None and concurrency < 1:
@@ -146,7 +156,7 @@ def _workload(
             wl = wl.head(requests) if requests <= len(wl) else wl.repeated(requests)
         if concurrency is not None:
             return Workload(wl.prompt_tokens, wl.output_tokens, concurrency=concurrency,
-                            name=f"{wl.name} closed-loop x{concurrency}")
+                            name=f"{wl.name} closed-loop x{concurrency}", ramp_s=ramp)
         return wl.with_rate(qps) if qps is not None else wl
     p = parse_length_dist(length_dist, isl, max_tokens)
     o = parse_length_dist(length_dist, osl, max_tokens)
@@ -157,7 +167,7 @@ def _workload(
         # enough arrivals to fill the duration (mean + 6 sigma of a Poisson count), else 1000
         n = 1000 if duration is None or qps is None else int(qps * duration + 6 * math.sqrt(qps * duration)) + 10
     if concurrency is not None:
-        return synthetic(n, p, o, rng, concurrency=concurrency)
+        return synthetic(n, p, o, rng, concurrency=concurrency, ramp_s=ramp)
     return synthetic(n, p, o, rng, rate=qps, arrival=arrival.value, cv=cv)
 
 
@@ -195,6 +205,7 @@ def simulate_cmd(
     router: Annotated[str, typer.Option(help="round_robin, least_outstanding or prefix_aware")] = "least_outstanding",
     qps: Annotated[float | None, typer.Option(help="open loop: mean arrival rate, requests/s")] = None,
     concurrency: Annotated[int | None, typer.Option(help="closed loop: users, each sending its next request when the last ends")] = None,
+    ramp: Annotated[str | None, typer.Option(help="closed loop: start the users evenly over this time (e.g. 30s; about one request's latency starts the loop in its steady state)")] = None,
     arrival: Annotated[Arrival, typer.Option(help="arrival process of the open loop")] = Arrival.poisson,
     cv: Annotated[float, typer.Option(help="gamma arrivals: coefficient of variation of the gaps (burstiness)")] = 1.0,
     isl: Annotated[int, typer.Option(help="input tokens per request (median for lognormal)")] = 1024,
@@ -210,6 +221,9 @@ def simulate_cmd(
     spec_tokens: Annotated[int, typer.Option(help="speculative decoding / MTP: draft tokens per step")] = 0,
     spec_acceptance: Annotated[float, typer.Option(help="speculative decoding: acceptance rate of a draft token")] = 0.0,
     spec_draft_cost: Annotated[float | None, typer.Option(help="a draft pass as a fraction of a decode step (default: MTP, 1/layers)")] = None,
+    preemption: Annotated[Preemption, typer.Option(help="when KV blocks run out: recompute the victim (vLLM V1) or swap its KV to host memory (vLLM V0)")] = Preemption.recompute,
+    swap_space: Annotated[float, typer.Option(help="swap: host memory per GPU for swapped KV, GiB (vLLM --swap-space)")] = 4.0,
+    host_bw: Annotated[float | None, typer.Option(help="swap: host link per GPU and direction, GB/s (default: the GPU's PCIe / NVLink-C2C from the data)")] = None,
     warmup: Annotated[int, typer.Option(help="first requests left out of the statistics")] = 0,
     slo: Annotated[str | None, typer.Option(help="goodput SLO per request, e.g. ttft_p99=1s,tpot_p99=40ms")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="per-request records to FILE (.csv or .parquet)")] = None,
@@ -222,6 +236,12 @@ def simulate_cmd(
         raise HierroError(f"--out {out_file}: the records go to a .csv or .parquet file")
     if out_file is not None and not out_file.parent.is_dir():
         raise HierroError(f"--out {out_file}: folder {out_file.parent} does not exist")
+    if out_file is not None and out_file.suffix.lower() == ".parquet" and not parquet_available():
+        raise HierroError(PARQUET_MISSING)
+    if not (math.isfinite(swap_space) and swap_space >= 0.0):
+        raise HierroError(f"--swap-space must be >= 0 GiB, got {swap_space}")
+    if host_bw is not None and not (math.isfinite(host_bw) and host_bw > 0.0):
+        raise HierroError(f"--host-bw must be > 0 GB/s, got {host_bw}")
     disagg = prefill_replicas > 0 or decode_replicas > 0
     if disagg and (prefill_replicas < 1 or decode_replicas < 1):
         raise HierroError("a disaggregated layout needs both --prefill-replicas and --decode-replicas >= 1")
@@ -229,18 +249,20 @@ def simulate_cmd(
         raise HierroError(f"--spec-tokens must be >= 0 and --spec-acceptance in [0, 1], got "
                           f"{spec_tokens}, {spec_acceptance}")
     cap = parse_seconds(duration) if duration is not None else None
+    ramp_s = parse_seconds(ramp) if ramp is not None else 0.0
     plan = make_plan(tp, pp, ep, dp_attention, dtype, kv_dtype)
     arch = get_model(model)
     sm = StepModel(arch, get_accelerator(gpu), plan, framework=framework, calib=calibration(calib))
     wl = _workload(trace=trace, requests=requests, qps=qps, concurrency=concurrency, arrival=arrival, cv=cv,
                    isl=isl, osl=osl, length_dist=length_dist, duration=cap, seed=seed,
-                   max_tokens=arch.max_context or (1 << 20))
+                   max_tokens=arch.max_context or (1 << 20), ramp=ramp_s)
     objective = parse_slo(slo) if slo is not None else None
     spec = SpecDecode(spec_tokens, spec_acceptance, spec_draft_cost) if spec_tokens else None
     common: dict[str, Any] = {
         "max_num_batched_tokens": max_batched_tokens, "max_num_seqs": max_num_seqs,
         "mem_fraction": mem_fraction, "prefix_caching": prefix_caching, "warmup": warmup,
-        "slo": objective, "spec": spec, "duration_s": cap,
+        "slo": objective, "spec": spec, "duration_s": cap, "preemption": preemption.value,
+        "swap_space_bytes": swap_space * GIB, "host_bw_Bps": None if host_bw is None else host_bw * GIGA,
     }
     with Progress(
         TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -266,6 +288,7 @@ def simulate_cmd(
         "gpus_per_replica": plan.devices,
         "workload": wl.name, "router": router, "seed": seed,
         "spec_tokens": spec_tokens, "spec_acceptance": spec_acceptance if spec_tokens else None,
+        "preemption": preemption.value,
     }
     if as_json:
         emit_json(sim_dict(res, context))

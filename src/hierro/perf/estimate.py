@@ -7,8 +7,10 @@ The two settings of the published data: a closed loop of N concurrent requests o
 Mean-field model of continuous batching with chunked prefill (Agrawal et al., Sarathi-Serve,
 OSDI 2024): every step decodes one token for each of the B running sequences and prefills the
 prompts that arrived meanwhile, up to the token budget C. A request emits osl - 1 tokens after
-its first, so in steady state the step carries p = B·isl/(osl-1) prefill tokens, lasts t(B), and
-completes X = B / ((osl-1)·t) requests per second. The N - B requests not decoding are waiting
+its first, so in steady state the step carries p = B·isl/(osl-1) prefill tokens on average,
+in whole prompt chunks (a share of the steps carries one more chunk than the rest: see
+:func:`steady_shapes`), lasts t(B) on average, and completes X = B / ((osl-1)·t) requests per
+second. The N - B requests not decoding are waiting
 or prefilling; by Little's law they spend (N - B)/X seconds there, which must equal the time
 to first token: the wait for the running step, the steps that prefill the prompt, and the
 serving stack's per-request overhead. B is the root of that balance, capped by the KV memory, the
@@ -42,6 +44,7 @@ __all__ = [
     "first_wave",
     "iteration_shape",
     "prompt_chunks",
+    "steady_shapes",
 ]
 
 F = NDArray[np.float64]
@@ -89,6 +92,26 @@ def _iteration_time(sm: StepModel, B: F, p_tokens: F, p_seqs: F, p_ctx: F, d_ctx
     pp = sm.plan.pp
     shape = iteration_shape(B, p_tokens, p_seqs, p_ctx, d_ctx, pp)
     return np.asarray(sm.time(shape), dtype=np.float64) * pp
+
+
+def steady_shapes(B: F, p: F, chunk: F, d_ctx: F, pp: int) -> tuple[StepShape, StepShape, F]:
+    """``(fewer, more, frac)``: the two iteration shapes of the steady state and the share of
+    iterations of the second.
+
+    The scheduler prefills a prompt chunk (``chunk`` tokens, the whole prompt when it fits the
+    budget) in one step; it does not spread p tokens over every step. With m = p / chunk chunks
+    per iteration on average, as evenly spread as the arrivals allow, a share 1 - frac of the
+    iterations carries ⌊m⌋ chunks and frac = m - ⌊m⌋ carries ⌊m⌋ + 1. Step time is convex in
+    its prefill tokens (a memory-bound decode step hides a few of them, a compute-bound step
+    does not), so by Jensen's inequality the mean of the two exceeds the time of one iteration
+    carrying p tokens: the difference is largest at mid concurrency, where a fraction of the
+    steps carries a whole prompt."""
+    m = p / chunk
+    lo = np.floor(m)
+    zero = np.zeros_like(B)
+    fewer = iteration_shape(B, lo * chunk, lo, zero, d_ctx, pp)
+    more = iteration_shape(B, (lo + 1.0) * chunk, lo + 1.0, zero, d_ctx, pp)
+    return fewer, more, np.asarray(m - lo, dtype=np.float64)
 
 
 def batch_caps(isl: F, osl: F, n: F, cap: F, C: float) -> tuple[F, F, F]:
@@ -149,12 +172,14 @@ def estimate_arrays(
         """f(B) = waiting time by Little's law - time to first token in service; and t, X, TTFT."""
         p = B * Li / G  # prefill tokens per iteration in steady state
         full_ctx = np.broadcast_to(ctx, B.shape)
-        t = _iteration_time(sm, B, p, p / Li, np.zeros_like(B), full_ctx)
+        chunks = prompt_chunks(Li, B, C)
+        chunk = np.broadcast_to(Li / chunks, B.shape)
+        fewer, more, frac = steady_shapes(B, p, chunk, full_ctx, sm.plan.pp)
+        t = ((1.0 - frac) * np.asarray(sm.time(fewer), dtype=np.float64)
+             + frac * np.asarray(sm.time(more), dtype=np.float64)) * sm.plan.pp
         X = B / (G * t)
         # in service: the rest of the running step, then the prompt's own chunks (each shares
         # its step with the running decodes), then the per-request overhead
-        chunks = prompt_chunks(Li, B, C)
-        chunk = np.broadcast_to(Li / chunks, B.shape)
         before = np.broadcast_to(Li / 2.0 - Li / chunks / 2.0, B.shape) * (chunks > 1)
         # the prompt's step also carries the steady prefill load of the other arrivals
         t_chunk = _iteration_time(

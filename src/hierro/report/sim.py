@@ -53,6 +53,17 @@ def sim_dict(res: SimResult, context: dict[str, Any] | None = None) -> dict[str,
         "kv_peak_fraction": res.kv_peak_fraction,
         "busy_fraction": res.busy_fraction,
         "preemptions": res.preemptions,
+        "swap_outs": res.swap_outs,
+        "host_swap_peak_fraction": res.host_peak_fraction,
+        "steady_state": None if res.steady is None else {
+            "users": res.steady.users,
+            "cycles": res.steady.cycles,
+            "req_s": res.steady.req_s,
+            "out_tok_s": res.steady.out_tok_s,
+            "ttft_ms": to_ms(res.steady.ttft_s),
+            "tpot_ms": to_ms(res.steady.tpot_s),
+            "e2e_ms": to_ms(res.steady.e2e_s),
+        },
         "engine_steps": res.steps,
         "events": res.events,
     }
@@ -92,9 +103,15 @@ def sim_tables(res: SimResult, title: str) -> Group:
         ("goodput", good if res.slo is not None else f"{good} (no SLO given)"),
         ("KV peak", f"{res.kv_peak_fraction:.0%} of {res.kv_blocks:,} blocks per replica"),
         ("busy", f"{res.busy_fraction:.0%}"),
-        ("preemptions", f"{res.preemptions:,}"),
+        ("preemptions", f"{res.preemptions:,}" + (
+            f" ({res.swap_outs:,} swapped; host swap peak {res.host_peak_fraction:.0%})" if res.swap_outs else "")),
         ("engine steps / events", f"{res.steps:,} / {res.events:,}"),
     ]
+    st = res.steady
+    if st is not None:
+        rows.append((f"steady state ({st.cycles} whole cycles of {st.users} users)",
+                     f"{st.req_s:,.3f} req/s, {st.out_tok_s:,.0f} output tokens/s, TTFT "
+                     f"{to_ms(st.ttft_s):,.1f} ms, TPOT {to_ms(st.tpot_s):,.2f} ms"))
     for k, v in rows:
         thr.add_row(k, v)
     return Group(lat, "", thr)

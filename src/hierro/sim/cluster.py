@@ -22,6 +22,13 @@ default, 100 µs, stands for connection set-up and the RDMA round trip of a KV-t
 
 The KV pool of a replica is sized from the memory model: (HBM budget - weights - workspace) /
 bytes per block, per attention data-parallel rank (``hierro.specs.memory``).
+
+Preemption by swap (``preemption="swap"``) copies a victim's KV blocks to host memory and back:
+every device moves its shard of a block over its own host link at once, so one block takes
+(bytes per block per device) / (host-link bandwidth per direction), the bandwidth from
+``sim/data/host_links.yaml`` (PCIe or NVLink-C2C, sourced per accelerator) unless given. The
+host's swap space is ``swap_space_bytes`` per device, by default vLLM's ``--swap-space`` of 4 GiB
+per GPU; a victim that no longer fits there is recomputed instead.
 """
 
 from __future__ import annotations
@@ -29,20 +36,36 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
 
 import numpy as np
+import yaml
 from numpy.typing import NDArray
 
 from hierro.perf import StepModel
 from hierro.sim.engine import ARRIVAL, Engine, SimError
 from hierro.sim.kvcache import KvPool
 from hierro.sim.metrics import RECORD_DTYPE, LogHist, SeriesBuilder, SimResult, Slo, summarize
-from hierro.sim.replica import Job, Replica
+from hierro.sim.replica import PREEMPTION, Job, Replica
 from hierro.sim.steptime import DecodeTable, StepTime, expected_accepted, mtp_draft_cost
 from hierro.sim.workload import Workload
 from hierro.specs.memory import KV_BLOCK_TOKENS, kv_bytes_per_seq, memory_breakdown
+from hierro.units import GIB
 
-__all__ = ["ROUTERS", "Progress", "SpecDecode", "kv_pool_blocks", "simulate", "simulate_disagg"]
+__all__ = [
+    "DEFAULT_SWAP_SPACE_BYTES",
+    "PREEMPTION",
+    "ROUTERS",
+    "Progress",
+    "SpecDecode",
+    "host_link_Bps",
+    "kv_block_bytes",
+    "kv_pool_blocks",
+    "simulate",
+    "simulate_disagg",
+]
 
 ROUTERS = ("round_robin", "least_outstanding", "prefix_aware")
 
@@ -50,6 +73,10 @@ Progress = Callable[[int, int], None]
 """``progress(done, total)``: called as requests finish (about 200 times a run) and at the end."""
 
 DEFAULT_TRANSFER_LATENCY_S = 100e-6
+
+DEFAULT_SWAP_SPACE_BYTES = 4 * GIB
+"""Host swap space per device: vLLM's ``--swap-space`` default (4 GiB per GPU, vLLM engine
+arguments)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,21 +98,67 @@ class SpecDecode:
             raise SimError(f"draft cost must be >= 0 (a fraction of a decode step), got {self.draft_cost}")
         return mtp_draft_cost(sm) if self.draft_cost is None else self.draft_cost
 
-def kv_pool_blocks(sm: StepModel, *, mem_fraction: float = 0.9, max_num_batched_tokens: int = 8192,
-                   max_num_seqs: int = 1024) -> int:
-    """KV blocks of ``KV_BLOCK_TOKENS`` tokens one instance can hold.
-
-    Bytes per block are the marginal KV bytes of 16 more tokens per device (windowed and linear
-    layers counted as full attention, the conservative side)."""
-    mem = memory_breakdown(sm.model, sm.accel, sm.plan, context=KV_BLOCK_TOKENS,
-                           mem_fraction=mem_fraction, max_batched_tokens=max_num_batched_tokens,
-                           max_seqs_sampled=min(max_num_seqs, 256))
+def kv_block_bytes(sm: StepModel) -> float:
+    """Bytes of one KV block on one device: the marginal KV bytes of ``KV_BLOCK_TOKENS`` more
+    tokens (windowed and linear layers counted as full attention, the conservative side)."""
     b = KV_BLOCK_TOKENS
     per_block = kv_bytes_per_seq(sm.model, sm.plan, 2 * b) - kv_bytes_per_seq(sm.model, sm.plan, b)
     if per_block <= 0:
         per_block = kv_bytes_per_seq(sm.model, sm.plan, b)
+    return float(per_block)
+
+
+def kv_pool_blocks(sm: StepModel, *, mem_fraction: float = 0.9, max_num_batched_tokens: int = 8192,
+                   max_num_seqs: int = 1024) -> int:
+    """KV blocks of ``KV_BLOCK_TOKENS`` tokens one instance can hold (per attention data-parallel
+    rank: KV budget per device / :func:`kv_block_bytes`)."""
+    mem = memory_breakdown(sm.model, sm.accel, sm.plan, context=KV_BLOCK_TOKENS,
+                           mem_fraction=mem_fraction, max_batched_tokens=max_num_batched_tokens,
+                           max_seqs_sampled=min(max_num_seqs, 256))
     free = mem.kv_budget_bytes
-    return max(int(free // per_block), 0) * sm.plan.attn_dp
+    return max(int(free // kv_block_bytes(sm)), 0) * sm.plan.attn_dp
+
+
+@cache
+def _host_links() -> dict[str, dict[str, Any]]:
+    text = resources.files("hierro.sim").joinpath("data", "host_links.yaml").read_text(encoding="utf-8")
+    data: dict[str, dict[str, Any]] = yaml.safe_load(text)
+    return data
+
+
+def host_link_Bps(accel_id: str) -> float | None:
+    """Device-to-host bandwidth per direction of an accelerator (``sim/data/host_links.yaml``),
+    or None where no sourced figure is known."""
+    row = _host_links().get(accel_id)
+    return None if row is None else float(row["value"])
+
+
+@dataclass(frozen=True, slots=True)
+class _Swap:
+    """Swap settings of one pool: copy time per block and host blocks per replica."""
+
+    mode: str
+    s_per_block: float
+    host_blocks: int
+
+    def kw(self) -> dict[str, Any]:
+        return {"preemption": self.mode, "swap_s_per_block": self.s_per_block, "host_blocks": self.host_blocks}
+
+
+def _swap(sm: StepModel, preemption: str, swap_space_bytes: float, host_bw_Bps: float | None) -> _Swap:
+    if preemption not in PREEMPTION:
+        raise SimError(f"unknown preemption mode {preemption!r}; known: {', '.join(PREEMPTION)}")
+    if preemption == "recompute":
+        return _Swap(preemption, 0.0, 0)
+    if not (math.isfinite(swap_space_bytes) and swap_space_bytes >= 0.0):
+        raise SimError(f"swap space must be >= 0 bytes, got {swap_space_bytes}")
+    bw = host_bw_Bps if host_bw_Bps is not None else host_link_Bps(sm.accel.id)
+    if bw is None:
+        raise SimError(f"no sourced host-link bandwidth for {sm.accel.id}; give host_bw_Bps (--host-bw)")
+    if not (math.isfinite(bw) and bw > 0.0):
+        raise SimError(f"host-link bandwidth must be > 0 bytes/s, got {bw}")
+    per_block = kv_block_bytes(sm)
+    return _Swap(preemption, per_block / bw, int(swap_space_bytes // per_block) * sm.plan.attn_dp)
 
 
 def _step_models(sm: StepModel, max_tokens: int, max_seqs: int,
@@ -186,6 +259,11 @@ class _Run:
         if i < len(a) and a[i] < self.duration:
             self.engine.push(a[i] + self.overhead, ARRIVAL, self._on_arrival)
 
+    def _start_user(self, now: float, _: object) -> None:
+        """A closed-loop user joins (a start-up ramp): its first request."""
+        if self.next < self.limit and now < self.duration:
+            self.issue(now)
+
     def on_handoff(self, job: Job, now: float) -> None:
         """A prefill instance sampled the first token: the KV crosses to the decode pool."""
         pool = self.front
@@ -224,8 +302,12 @@ class _Run:
     def start(self) -> None:
         wl = self.wl
         if wl.concurrency is not None:
-            for _ in range(min(wl.concurrency, len(wl))):
-                self.issue(0.0)
+            users = min(wl.concurrency, len(wl))
+            for i in range(users):
+                if wl.ramp_s > 0.0 and i > 0:
+                    self.engine.schedule(i * wl.ramp_s / users, ARRIVAL, self._start_user)
+                else:
+                    self.issue(0.0)
         else:
             assert wl.arrival_s is not None
             self.engine.schedule(float(wl.arrival_s[0]) + self.overhead, ARRIVAL, self.on_arrival)
@@ -243,6 +325,8 @@ class _Run:
         return summarize(
             rec, warmup=warmup, slo=slo,
             preemptions=sum(r.preemptions for r in reps),
+            swap_outs=sum(r.swap_outs for r in reps),
+            host_peak_fraction=max((r.host_peak / r.host_cap for r in reps if r.host_cap), default=0.0),
             kv_peak_fraction=max(r.pool.peak / r.pool.capacity for r in reps),
             busy_s=sum(r.busy_s for r in reps),
             steps=sum(r.steps for r in reps),
@@ -252,6 +336,7 @@ class _Run:
             itl=itl.distribution(),
             series=series.build(float(np.max(rec["finish_s"]))),
             mode=mode,
+            users=self.wl.concurrency,
         )
 
 
@@ -310,6 +395,9 @@ def simulate(
     spec: SpecDecode | None = None,
     duration_s: float | None = None,
     progress: Progress | None = None,
+    preemption: str = "recompute",
+    swap_space_bytes: float = DEFAULT_SWAP_SPACE_BYTES,
+    host_bw_Bps: float | None = None,
 ) -> SimResult:
     """Simulate ``workload`` on ``replicas`` instances of ``step_model`` behind ``router``.
 
@@ -320,8 +408,10 @@ def simulate(
     calibration's TTFT overhead of the framework; ``step_by_step`` turns off the closed-form
     decode advance (a check); ``spec`` turns on speculative decoding; ``duration_s`` stops
     sending requests at that simulated time (those in flight finish); ``progress(done, total)``
-    reports finished requests. ``seed`` seeds the generator of randomised policies (none of the
-    current ones draws).
+    reports finished requests; ``preemption`` is ``recompute`` or ``swap`` (to
+    ``swap_space_bytes`` of host memory per device over a host link of ``host_bw_Bps`` per
+    direction, by default the accelerator's from ``sim/data/host_links.yaml``). ``seed`` seeds
+    the generator of randomised policies (none of the current ones draws).
     """
     _check_common(step_model, workload, replicas, mem_fraction, warmup, duration_s)
     if router not in ROUTERS:
@@ -333,6 +423,7 @@ def simulate(
     prefix = workload.hash_ids is not None if prefix_caching is None else prefix_caching
     if prefix and workload.hash_ids is None:
         raise SimError("prefix caching needs a workload with prefix hash ids")
+    swap = _swap(sm, preemption, swap_space_bytes, host_bw_Bps)
     st, dt = _step_models(sm, max_num_batched_tokens, max_num_seqs, spec)
     engine = Engine()
     run = _Run(workload, engine, prefix, _overhead(sm, request_overhead_s), progress, duration_s)
@@ -346,6 +437,7 @@ def simulate(
             max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
             prefix_caching=prefix, hash_block_tokens=workload.hash_block_tokens,
             closed_form=not step_by_step, tokens_per_step=per_step, itl=itl, series=series,
+            **swap.kw(),
         )
         for i in range(replicas)
     ]
@@ -380,12 +472,16 @@ def simulate_disagg(
     spec: SpecDecode | None = None,
     duration_s: float | None = None,
     progress: Progress | None = None,
+    preemption: str = "recompute",
+    swap_space_bytes: float = DEFAULT_SWAP_SPACE_BYTES,
+    host_bw_Bps: float | None = None,
 ) -> SimResult:
     """Prefill/decode disaggregation: ``prefill_replicas`` instances of ``prefill_sm`` compute
     prompts (prefix caching there) and sample the first token; the KV moves to one of
     ``decode_replicas`` instances of ``decode_sm`` (see the module docstring for the transfer
     time; ``transfer_bw_Bps`` overrides the bandwidth), which decode the rest, each pool with its
-    own queues and router. ``kv_blocks`` in the result is the decode pool's."""
+    own queues and router; ``preemption`` applies to both pools (see :func:`simulate`).
+    ``kv_blocks`` in the result is the decode pool's."""
     _check_common(prefill_sm, workload, prefill_replicas, mem_fraction, warmup, duration_s)
     _check_common(decode_sm, workload, decode_replicas, mem_fraction, warmup, duration_s)
     for r in (router, decode_router):
@@ -402,6 +498,8 @@ def simulate_disagg(
     prefix = workload.hash_ids is not None if prefix_caching is None else prefix_caching
     if prefix and workload.hash_ids is None:
         raise SimError("prefix caching needs a workload with prefix hash ids")
+    pswap = _swap(prefill_sm, preemption, swap_space_bytes, host_bw_Bps)
+    dswap = _swap(decode_sm, preemption, swap_space_bytes, host_bw_Bps)
     pst, pdt = _step_models(prefill_sm, max_num_batched_tokens, p_seqs)
     dst, ddt = _step_models(decode_sm, max_num_batched_tokens, max_num_seqs, spec)
     bw = transfer_bw_Bps
@@ -424,7 +522,7 @@ def simulate_disagg(
         Replica(i, engine, pst, pdt, KvPool(pblocks, block_tokens=KV_BLOCK_TOKENS, hash_block_tokens=hb),
                 run.on_handoff, max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=p_seqs,
                 prefix_caching=prefix, hash_block_tokens=hb, closed_form=not step_by_step,
-                itl=itl, series=series, prefill_only=True)
+                itl=itl, series=series, prefill_only=True, **pswap.kw())
         for i in range(prefill_replicas)
     ]
     dec = [
@@ -432,7 +530,7 @@ def simulate_disagg(
                 KvPool(dblocks, block_tokens=KV_BLOCK_TOKENS, hash_block_tokens=hb),
                 run.on_finish, max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
                 prefix_caching=False, hash_block_tokens=hb, closed_form=not step_by_step,
-                tokens_per_step=per_step, itl=itl, series=series)
+                tokens_per_step=per_step, itl=itl, series=series, **dswap.kw())
         for i in range(decode_replicas)
     ]
     run.front = _Pool(pre, router)

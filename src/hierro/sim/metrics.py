@@ -22,6 +22,7 @@ Percentiles use numpy's default linear interpolation.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +40,11 @@ __all__ = [
     "SeriesBuilder",
     "SimResult",
     "Slo",
+    "SteadyState",
+    "closed_loop_steady",
     "e2e_s",
     "itl_mean_s",
+    "parquet_available",
     "queue_s",
     "summarize",
     "to_csv",
@@ -292,6 +296,47 @@ class Slo:
 
 
 @dataclass(frozen=True, slots=True)
+class SteadyState:
+    """A closed loop of ``users`` measured over whole cycles (SI units).
+
+    With zero think time every user has exactly one request in the system, so by Little's law
+    the throughput is users / mean end-to-end latency; taken over whole cycles (each user's
+    requests counted alike) it is the steady state's, free of the start and of the drain at the
+    end, where fewer users remain."""
+
+    users: int
+    cycles: int
+    """Cycles measured (each of ``users`` requests)."""
+    req_s: float
+    out_tok_s: float
+    ttft_s: float
+    """Means over the measured requests."""
+    tpot_s: float
+    e2e_s: float
+
+
+def closed_loop_steady(records: Records, users: int, *, skip_cycles: int = 2) -> SteadyState | None:
+    """The steady state of a closed loop from its records, or None if the run is too short.
+
+    Request ids are issued in cycles of ``users``: cycle k is ids [k·users, (k+1)·users) (a
+    user sends its next request when its last one finishes). The first ``skip_cycles`` cycles
+    (start-up) and the last (the drain: users stop as the requests run out) are left out."""
+    if users < 1 or skip_cycles < 0:
+        raise SimError(f"need users >= 1 and skip_cycles >= 0, got {users}, {skip_cycles}")
+    cycles = len(records) // users - 1 - skip_cycles
+    if cycles < 1:
+        return None
+    ids = records["id"]
+    m = records[(ids >= skip_cycles * users) & (ids < (skip_cycles + cycles) * users)]
+    e2e = float(np.mean(e2e_s(m)))
+    x = users / e2e
+    return SteadyState(
+        users=users, cycles=cycles, req_s=x, out_tok_s=x * float(np.mean(m["output_tokens"])),
+        ttft_s=float(np.mean(ttft_s(m))), tpot_s=float(np.nanmean(tpot_s(m))), e2e_s=e2e,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class SimResult:
     """What a simulation run measured. ``records`` holds every request (warm-up included);
     the distributions and rates cover the measured requests only."""
@@ -329,6 +374,14 @@ class SimResult:
     """KV utilisation, queue length and preemptions over time."""
     mode: str = "aggregated"
     """``aggregated`` (prefill and decode share replicas) or ``disaggregated``."""
+    swap_outs: int = 0
+    """Preemptions that swapped the victim's KV to host memory (the rest recomputed)."""
+    host_peak_fraction: float = 0.0
+    """Highest share of the host swap space in use on any replica (0 without swap)."""
+    steady: SteadyState | None = None
+    """A closed loop's steady state over whole cycles (None for an open loop or a run of too
+    few cycles); the rates above are over the whole run, start and drain included, as a
+    serving benchmark reports them."""
 
     @property
     def out_tok_s_per_replica(self) -> float:
@@ -343,6 +396,8 @@ def summarize(
     preemptions: int,
     kv_peak_fraction: float,
     busy_s: float,
+    swap_outs: int = 0,
+    host_peak_fraction: float = 0.0,
     steps: int,
     events: int,
     replicas: int,
@@ -350,8 +405,11 @@ def summarize(
     itl: Distribution | None = None,
     series: KvSeries | None = None,
     mode: str = "aggregated",
+    users: int | None = None,
 ) -> SimResult:
-    """Build the frozen result; requests with ``id < warmup`` are left out of the statistics."""
+    """Build the frozen result; requests with ``id < warmup`` are left out of the statistics.
+    ``users``: a closed loop's concurrency (its steady state skips max(2, ⌈warmup/users⌉)
+    cycles)."""
     if np.any(~np.isfinite(records["finish_s"])):
         raise SimError("some requests never finished")
     m = records[records["id"] >= warmup]
@@ -379,6 +437,8 @@ def summarize(
         goodput_req_s=good / dur,
         slo=slo,
         preemptions=preemptions,
+        swap_outs=swap_outs,
+        host_peak_fraction=host_peak_fraction,
         kv_peak_fraction=kv_peak_fraction,
         busy_fraction=busy_s / (replicas * end) if end > 0 else 0.0,
         steps=steps,
@@ -389,6 +449,8 @@ def summarize(
         itl=itl,
         series=series,
         mode=mode,
+        steady=None if users is None else closed_loop_steady(
+            records, users, skip_cycles=max(2, -(-warmup // users))),
     )
 
 
@@ -402,13 +464,21 @@ def to_csv(records: Records, path: str | Path) -> None:
         w.writerows(zip(*cols, strict=True))
 
 
+PARQUET_MISSING = "Parquet output needs pyarrow: pip install 'hierro[parquet]' (or write .csv)"
+
+
+def parquet_available() -> bool:
+    """Whether :func:`to_parquet` can write (pyarrow is installed)."""
+    return importlib.util.find_spec("pyarrow") is not None
+
+
 def to_parquet(records: Records, path: str | Path) -> None:
-    """Write the per-request records as Parquet (needs the optional ``pyarrow`` package)."""
+    """Write the per-request records as Parquet (needs pyarrow: the ``hierro[parquet]`` extra)."""
     try:
         import pyarrow as pa  # type: ignore[import-not-found, unused-ignore]
         import pyarrow.parquet as pq  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
-        raise SimError("Parquet output needs pyarrow: pip install pyarrow (or write CSV)") from None
+        raise SimError(PARQUET_MISSING) from None
     names = list(RECORD_DTYPE.names or ())
     table = pa.table({n: records[n] for n in names})
     pq.write_table(table, str(path))

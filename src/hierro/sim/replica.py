@@ -4,13 +4,20 @@ Every engine step (Kwon et al., vLLM/PagedAttention, SOSP 2023; vLLM V1 ``Schedu
 
 1. every running sequence that is decoding gets one token of the step's token budget
    (``max_num_batched_tokens``) and, when its last block is full, a new KV block; when the pool
-   has no block left the most recently admitted running request is preempted (LIFO) and will
-   recompute its prompt and generated tokens later;
+   has no block left the most recently admitted running request is preempted (LIFO);
 2. running requests that are still prefilling get the next chunk of their prompt, in admission
    order, as far as the budget allows (chunked prefill: Agrawal et al., Sarathi-Serve, OSDI 2024);
-3. if nobody was preempted, waiting requests are admitted first come first served while the
-   budget, ``max_num_seqs`` and the KV blocks of their first chunk allow; cached prefix blocks
-   (prefix caching) are not recomputed.
+3. if nobody was preempted, swapped-out requests come back first (oldest first), then waiting
+   requests are admitted first come first served while the budget, ``max_num_seqs`` and the KV
+   blocks of their first chunk allow; cached prefix blocks (prefix caching) are not recomputed.
+
+Preemption (Kwon et al., SOSP 2023, §4.5) is by recompute (vLLM V1, the default): the victim
+frees its blocks and later prefills its prompt and generated tokens again; or by swap (vLLM V0
+``preemption_mode="swap"``): all its blocks are copied to host memory (all or nothing, while the
+host's swap space lasts; else it is recomputed) and copied back when it resumes, after which it
+goes on where it stopped (its first step back writes the KV of its last token, as a decode
+does). Each copy takes blocks × ``swap_s_per_block`` and stalls the step that issues it, as the
+cache engine's copies run before the forward pass.
 
 The step lasts ``step_time(shape)``. A request's first token comes at the end of the step that
 completes its prompt; each later step adds one token.
@@ -53,7 +60,10 @@ from hierro.sim.kvcache import KvPool
 from hierro.sim.metrics import LogHist, SeriesBuilder
 from hierro.sim.steptime import DecodeTable, StepTime
 
-__all__ = ["Job", "Replica"]
+__all__ = ["PREEMPTION", "Job", "Replica"]
+
+PREEMPTION = ("recompute", "swap")
+"""Preemption modes: vLLM V1 recomputes; vLLM V0 could also swap KV blocks to host memory."""
 
 
 class Job:
@@ -62,7 +72,7 @@ class Job:
     __slots__ = (
         "arrival", "cached", "d_join", "decoding", "e_join", "finish_d", "first_sched", "first_token",
         "gaps", "gen", "generated", "hashes", "hit_tokens", "idx", "itl_max", "output", "ph", "pinned",
-        "preemptions", "prompt", "replica", "shared", "stall", "target",
+        "preemptions", "prompt", "replica", "shared", "stall", "swapped", "target",
     )
 
     def __init__(self, idx: int, arrival: float, prompt: int, output: int, hashes: list[int] | None) -> None:
@@ -96,6 +106,8 @@ class Job:
         self.itl_max = 0.0
         self.stall = -1.0
         """Time of the last token before a preemption (-1: none pending)."""
+        self.swapped = 0
+        """KV blocks held in host memory while swapped out."""
 
 
 class Replica:
@@ -119,7 +131,15 @@ class Replica:
         itl: LogHist | None = None,
         series: SeriesBuilder | None = None,
         prefill_only: bool = False,
+        preemption: str = "recompute",
+        swap_s_per_block: float = 0.0,
+        host_blocks: int = 0,
     ) -> None:
+        if preemption not in PREEMPTION:
+            raise SimError(f"unknown preemption mode {preemption!r}; known: {', '.join(PREEMPTION)}")
+        if not (math.isfinite(swap_s_per_block) and swap_s_per_block >= 0.0) or host_blocks < 0:
+            raise SimError(f"swap needs a copy time >= 0 s per block and >= 0 host blocks, got "
+                           f"{swap_s_per_block}, {host_blocks}")
         if max_num_batched_tokens < max_num_seqs:
             raise SimError(f"max_num_batched_tokens ({max_num_batched_tokens}) must be >= max_num_seqs "
                            f"({max_num_seqs}), as vLLM requires")
@@ -151,6 +171,17 @@ class Replica:
         self._mx_v: list[float] = []
         self.n_ev = 0
         self.waiting: deque[Job] = deque()
+        self.swap = preemption == "swap"
+        self.swap_s = swap_s_per_block
+        self.host_cap = host_blocks
+        """Blocks of host swap space."""
+        self.host_used = 0
+        self.host_peak = 0
+        self.swapped: deque[Job] = deque()
+        """Swapped-out requests, oldest admitted first."""
+        self._swap_io = 0
+        """Blocks copied between device and host in the step being planned."""
+        self.swap_outs = 0
         self.running: dict[int, Job] = {}
         self.prefilling: dict[int, Job] = {}
         # the decode batch: B sequences; sequence i holds c_i = c_join_i + D - d_join_i tokens,
@@ -192,7 +223,7 @@ class Replica:
 
     @property
     def outstanding(self) -> int:
-        return len(self.waiting) + len(self.running)
+        return len(self.waiting) + len(self.running) + len(self.swapped)
 
     # --- the step boundary ----------------------------------------------------------------
 
@@ -205,9 +236,10 @@ class Replica:
             elif self._pending is not None:
                 self._end_step(now)
             # plan: a closed-form decode segment while only decodes can run, else one step
-            waiting = self.waiting
-            if (self.running or waiting) and (
-                    not self.B or self.prefilling or (waiting and self._admissible(waiting[0]))
+            waiting, swapped = self.waiting, self.swapped
+            if (self.running or waiting or swapped) and (
+                    not self.B or self.prefilling
+                    or (self._resumable(swapped[0]) if swapped else waiting and self._admissible(waiting[0]))
                     or not self._try_segment(now)):
                 self._step(now)
             if now >= self._t_sample and self.series is not None:
@@ -370,10 +402,27 @@ class Replica:
             chunks.append((job, n))
             budget -= n
         self._step_alloc = False
-        # 3. admissions, first come first served, unless this step preempted (and still has work)
+        # 3. swapped-out requests come back, then admissions, first come first served, unless
+        # this step preempted (and still has work)
         if not preempted or not (chunks or self.B):
+            swapped = self.swapped
+            while swapped and budget > 0 and len(self.running) < self.max_seqs:
+                job = swapped[0]
+                n = min(job.target - job.cached, budget)
+                nb = -(-(job.cached + n) // bt)  # its blocks come back, with those of this chunk
+                if nb > pool.available:
+                    break
+                pool.alloc(nb)
+                swapped.popleft()
+                self.host_used -= job.swapped
+                self._swap_io += job.swapped
+                job.swapped = 0
+                self.running[job.idx] = job
+                self.prefilling[job.idx] = job
+                chunks.append((job, n))
+                budget -= n
             waiting = self.waiting
-            while waiting and budget > 0 and len(self.running) < self.max_seqs:
+            while waiting and not swapped and budget > 0 and len(self.running) < self.max_seqs:
                 head = waiting[0]
                 if head.cached >= head.target:  # its KV came from a prefill instance
                     nb = -(-head.cached // bt)
@@ -396,7 +445,7 @@ class Replica:
         B = self.B
         if not chunks and not B:
             if not self.running:
-                head = self.waiting[0]
+                head = self.swapped[0] if self.swapped else self.waiting[0]
                 raise SimError(f"replica {self.index}: request {head.idx} ({head.target} tokens) can "
                                f"never be admitted: {pool.available} KV blocks available")
             raise SimError(f"replica {self.index}: a step with no work ({len(self.running)} running)")
@@ -409,6 +458,9 @@ class Replica:
                 sampled += 1
         dctx = (self.S_off + self.E * B * self.D) / B if B else 0.0
         dt = self.step_time(float(tp), float(ps), ctx / ps if ps else 0.0, float(B), dctx, float(B + sampled))
+        if self._swap_io:
+            dt += self._swap_io * self.swap_s
+            self._swap_io = 0
         self._pending = chunks
         self._pending_t0 = now
         self.mixed_steps += 1
@@ -524,10 +576,13 @@ class Replica:
         job.shared = 0
 
     def _preempt(self, job: Job) -> None:
-        """Preemption by recompute (vLLM V1): free the request's blocks; it waits at the head
-        of the queue and later prefills its prompt and generated tokens again."""
+        """Preempt a running request. By recompute (vLLM V1): free its blocks; it waits at the
+        head of the queue and later prefills its prompt and generated tokens again. By swap,
+        while the host has room: its KV (prompt + generated - 1 tokens for a decoder, the
+        chunks done for a prefill) goes to host memory and it waits in the swapped queue."""
         now = self.engine.now
-        if job.decoding:
+        decoding = job.decoding
+        if decoding:
             # its block for this step's token is already taken when _step_alloc
             blocks = self._leave_decode(job, 1 if self._step_alloc else 0)
         else:
@@ -536,12 +591,26 @@ class Replica:
         if job.first_token >= 0.0 and job.stall < 0.0:
             job.stall = now
         self._release(job, blocks)
-        job.cached = 0
-        job.target = job.prompt + job.generated
         job.preemptions += 1
         self.preemptions += 1
         if self.series is not None:
             self.series.preempt(now)
+        kv = job.prompt + job.generated - 1 if decoding else job.cached
+        held = self.pool.blocks(kv)
+        if self.swap and self.host_used + held <= self.host_cap:
+            job.cached = kv
+            if decoding:
+                job.target = kv + 1  # its first step back writes its last token's KV and samples
+            job.swapped = held
+            self.host_used += held
+            if self.host_used > self.host_peak:
+                self.host_peak = self.host_used
+            self._swap_io += held
+            self.swap_outs += 1
+            self.swapped.appendleft(job)
+            return
+        job.cached = 0
+        job.target = job.prompt + job.generated
         self.waiting.appendleft(job)
 
     def _hits(self, job: Job) -> tuple[int, int]:
@@ -550,6 +619,13 @@ class Replica:
             return 0, 0
         limit = min(len(job.hashes), (job.target - 1) // self.hash_tokens)
         return self.pool.lookup(job.hashes, limit)
+
+    def _resumable(self, job: Job) -> bool:
+        """Whether a swapped-out request can come back in the next step."""
+        if len(self.running) >= self.max_seqs:
+            return False
+        n = min(job.target - job.cached, self.C - self.B)
+        return -(-(job.cached + n) // self.bt) <= self.pool.available
 
     def _admissible(self, job: Job) -> bool:
         if len(self.running) >= self.max_seqs:

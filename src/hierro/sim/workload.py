@@ -14,8 +14,14 @@ Arrival processes:
 - Time-varying rate: a non-homogeneous Poisson process sampled by thinning (Lewis and Shedler,
   Naval Research Logistics Quarterly 26(3), 1979): candidates at rate λ_max, each kept with
   probability λ(t)/λ_max. :func:`diurnal_rate` gives λ(t) = mean·(1 + a·sin(2πt/period)).
-- Closed loop of N users with zero think time (vLLM ``--max-concurrency``, InferenceMAX): all N
-  start at t = 0 and each sends its next request when its last one finishes.
+- Closed loop of N users with zero think time (vLLM ``--max-concurrency``, InferenceMAX): each
+  sends its next request when its last one finishes. By default all N start at t = 0, as a
+  serving benchmark does; with a start-up ramp of R seconds user i starts at i·R/N. At fixed
+  lengths a loop started as one cohort stays in cohorts (nothing in a deterministic loop mixes
+  the phases of the users, and a long prefill step gathers the arrivals that come during it);
+  a ramp of about one request's latency starts it in the stationary state, with the users
+  spread across the phases of a request, which is the state :func:`hierro.perf.estimate`
+  describes.
 """
 
 from __future__ import annotations
@@ -228,6 +234,8 @@ class Workload:
     hash_offsets: I64 | None = None
     hash_block_tokens: int = MOONCAKE_BLOCK_TOKENS
     name: str = field(default="workload")
+    ramp_s: float = 0.0
+    """Closed loop: user i sends its first request at i·ramp_s/concurrency."""
 
     def __post_init__(self) -> None:
         n = len(self.prompt_tokens)
@@ -245,6 +253,10 @@ class Workload:
                 raise SimError(f"workload {self.name!r}: arrival times must be finite, >= 0 and sorted")
         if self.concurrency is not None and self.concurrency < 1:
             raise SimError(f"closed-loop concurrency must be >= 1, got {self.concurrency}")
+        if not (math.isfinite(self.ramp_s) and self.ramp_s >= 0.0):
+            raise SimError(f"the start-up ramp must be finite and >= 0 s, got {self.ramp_s}")
+        if self.ramp_s > 0.0 and self.concurrency is None:
+            raise SimError("a start-up ramp applies to a closed loop (give a concurrency)")
         if (self.hash_ids is None) != (self.hash_offsets is None):
             raise SimError("hash_ids and hash_offsets go together")
         if self.hash_offsets is not None and len(self.hash_offsets) != n + 1:
@@ -353,14 +365,15 @@ def synthetic(
     arrival: str = "poisson",
     cv: float = 1.0,
     concurrency: int | None = None,
+    ramp_s: float = 0.0,
 ) -> Workload:
     """``n`` requests of sampled lengths: an open loop at ``rate`` (``arrival`` one of poisson,
-    gamma, constant) or a closed loop of ``concurrency`` users."""
+    gamma, constant) or a closed loop of ``concurrency`` users (starting over ``ramp_s``)."""
     if n < 1:
         raise SimError(f"the number of requests must be >= 1, got {n}")
     p, o = prompt.sample(n, rng), output.sample(n, rng)
     if concurrency is not None:
-        return Workload(p, o, concurrency=concurrency, name=f"closed-loop x{concurrency}")
+        return Workload(p, o, concurrency=concurrency, name=f"closed-loop x{concurrency}", ramp_s=ramp_s)
     if rate is None:
         raise SimError("give an arrival rate (open loop) or a concurrency (closed loop)")
     if arrival == "poisson":
