@@ -1,16 +1,20 @@
 """Speed of ``hierro search`` on the issue's case, beside AIConfigurator's default sweep.
 
 Llama-3.1-70B, ISL 2048 / OSL 512, TTFT p99 <= 1 s, TPOT p99 <= 40 ms, 20 req/s, at most 64
-GPUs of h100-sxm, h200-sxm, b200, mi300x. Prints the whole search time (screen + simulation of
-the best 20; target < 60 s on 2 cores) and the screen's configurations per second (target
->= 10,000/s). AIConfigurator: about 8.5 s for its default one-accelerator sweep on this machine
-class (issue 5). Run: ``python benchmarks/search_speed.py [--backend local|serial|ray]``.
+GPUs of h100-sxm, h200-sxm, b200, mi300x, the default space (bf16/fp8/fp4 weights, bf16/fp8 KV,
+token budgets = chunked-prefill sizes 2048-16384). Prints the whole search time (screen +
+simulation of the best 20; target < 60 s on 2 cores) and the screen's configurations per second
+(target >= 10,000/s), then the same search with disaggregated prefill/decode fleets, mixed
+accelerator pools included (``--disagg``). AIConfigurator: about 8.5 s for its default
+one-accelerator sweep on this machine class (issue 5).
+Run: ``python benchmarks/search_speed.py [--backend local|serial|ray] [--repeat N]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 from hierro.search import (
     Budget,
@@ -52,6 +56,17 @@ def main() -> None:
     print(f"simulation of best {res.request.sim_top:<3}    {res.sim_s:>10.2f} s   ({res.n_simulated} simulated)")
     print(f"whole search              {total:>10.2f} s   (target < 60 s; AIConfigurator default sweep {AICONFIGURATOR_S} s)")
     print(f"winner: {w.replicas} x {w.candidate.label()} = {w.gpus} GPUs, ${w.fleet_usd_per_hour:,.1f}/h, "
+          f"p99 TTFT {w.sim.ttft_p99_s * 1e3:.0f} ms, p99 TPOT {w.sim.tpot_p99_s * 1e3:.1f} ms")
+    t0 = time.perf_counter()
+    res = search(replace(req, disagg=True), be)
+    total = time.perf_counter() - t0
+    ds = res.disagg_screen
+    assert ds is not None
+    w = res.best
+    print(f"with --disagg (mixed pools): {ds.n_screened:,} P/D pairs ({ds.n_mixed:,} mixed), screen "
+          f"{res.screen_s:.2f} s, whole search {total:.2f} s; {len(res.throughput_frontier_disagg)} disaggregated "
+          f"fleets on the throughput front")
+    print(f"winner: {w.label()} = {w.gpus} GPUs, ${w.fleet_usd_per_hour:,.1f}/h, "
           f"p99 TTFT {w.sim.ttft_p99_s * 1e3:.0f} ms, p99 TPOT {w.sim.tpot_p99_s * 1e3:.1f} ms")
 
 

@@ -76,3 +76,33 @@ def test_pareto_front_matches_brute_force(pts: list[tuple[int, int]]) -> None:
         dominated = np.any((x >= x[i]) & (y >= y[i]) & ((x > x[i]) | (y > y[i])))
         duplicate_before = np.any((x[:i] == x[i]) & (y[:i] == y[i]))
         assert (i in front) == (not dominated and not duplicate_before)
+
+
+def test_default_space_sweeps_token_budgets_as_chunk_sizes() -> None:
+    m = get_model("llama-3.1-70b")
+    spec = SearchSpace(gpus=("h100-sxm",), weight_dtypes=("fp8",), kv_dtypes=("fp8",), max_devices=8, max_pp=1)
+    assert spec.max_batched_tokens == (2048, 4096, 8192, 16384)
+    sp = enumerate_space(m, 8192, 256, spec)
+    budgets: dict[str, set[int]] = {}
+    for g in sp.groups:
+        budgets.setdefault(g.plan.label(), set()).add(g.max_batched_tokens)
+    # every layout with room for the largest budget's workspace is searched at every budget
+    assert budgets["tp8"] == {2048, 4096, 8192, 16384}
+    raws = [r for j in jobs(sp, default_calibration(), 1) for r in screen_groups(j)]
+    by: dict[tuple[str, int], dict[int, tuple[float, float]]] = {}
+    for g, r in zip(sp.groups, raws, strict=True):
+        for c, ttft, tpot in zip(r.concurrency.tolist(), r.ttft_s.tolist(), r.tpot_s.tolist(), strict=True):
+            by.setdefault((g.plan.label(), c), {})[g.max_batched_tokens] = (ttft, tpot)
+    both = [d for d in by.values() if {2048, 16384} <= d.keys()]
+    assert len(both) > 20
+    # vLLM's tuning guide: a larger budget gives a better TTFT, a smaller one a better TPOT
+    for d in both:
+        assert d[16384][0] <= d[2048][0] * (1 + 1e-9)
+        assert d[2048][1] <= d[16384][1] * (1 + 1e-9)
+    labels = [f"{g.label()} {g.framework} tb{g.max_batched_tokens}" for g in sp.groups]
+    assert len(set(labels)) == len(labels)
+
+
+def test_token_budget_below_the_sequence_limit_is_refused() -> None:
+    with pytest.raises(HierroError, match="token budgets must be >= the engine's sequence limit 1024"):
+        SearchSpace(max_batched_tokens=(512, 8192))

@@ -17,7 +17,24 @@ from hierro.search.backends import (
     make_backend,
 )
 from hierro.search.confirm import SimCheck, SimJob, run_sim_job, simulate_candidate
-from hierro.search.disagg import DisaggCandidate, DisaggJob, run_disagg_job, screen_disagg
+from hierro.search.demand import (
+    CurveFleet,
+    CurvePart,
+    DemandSpec,
+    curve_fleet,
+    diurnal,
+    load_curve,
+)
+from hierro.search.disagg import (
+    DisaggCandidate,
+    DisaggJob,
+    DisaggScreen,
+    PoolJob,
+    PoolRaw,
+    pool_groups,
+    run_disagg_job,
+    screen_disagg,
+)
 from hierro.search.fleet import (
     Bucket,
     Fleet,
@@ -26,6 +43,7 @@ from hierro.search.fleet import (
     mix_fleet,
     offers_from_search,
 )
+from hierro.search.fleetfile import SharedSpec, load_shared, shared_from_dict
 from hierro.search.optimize import (
     OBJECTIVES,
     Budget,
@@ -55,14 +73,20 @@ __all__ = [
     "Bucket",
     "Budget",
     "Candidate",
+    "CurveFleet",
+    "CurvePart",
     "Demand",
+    "DemandSpec",
     "DisaggCandidate",
     "DisaggJob",
+    "DisaggScreen",
     "Fleet",
     "FleetPart",
     "GpuPrice",
     "Group",
     "LocalBackend",
+    "PoolJob",
+    "PoolRaw",
     "RayBackend",
     "Recommendation",
     "ScreenTable",
@@ -73,13 +97,18 @@ __all__ = [
     "SharedFleet",
     "SharedModel",
     "SharedPool",
+    "SharedSpec",
     "SimCheck",
     "SimJob",
     "SloTarget",
     "Space",
     "best_homogeneous",
+    "curve_fleet",
+    "diurnal",
     "enumerate_space",
     "gpu_prices",
+    "load_curve",
+    "load_shared",
     "make_backend",
     "mix_fleet",
     "offers_from_search",
@@ -87,10 +116,12 @@ __all__ = [
     "parse_duration",
     "parse_slo",
     "parse_slos",
+    "pool_groups",
     "run_disagg_job",
     "run_sim_job",
     "screen_disagg",
     "search",
     "search_shared",
+    "shared_from_dict",
     "simulate_candidate",
 ]

@@ -7,10 +7,11 @@
 3. Simulate the first ``sim_top`` at the peak demand (:mod:`hierro.search.confirm`) and keep those
    whose simulated percentiles meet every SLO; if none does, simulate the next ``sim_top``, up
    to ``sim_rounds`` times. The first survivor in objective order is the recommendation.
-4. With ``disagg=True``, disaggregated prefill/decode fleets (:mod:`hierro.search.disagg`) are
-   screened, filtered and ordered alike, the best ``sim_top`` of them simulated each round with
+4. With ``disagg=True``, disaggregated prefill/decode fleets (:mod:`hierro.search.disagg`; with
+   ``mixed_pools``, also prefill on one accelerator type and decode on another) are screened,
+   filtered and ordered alike, the best ``sim_top`` of them simulated each round with
    :func:`hierro.sim.simulate_disagg`, and ranked together with the aggregated ones; each
-   recommendation says its ``mode``.
+   recommendation says its ``mode``. The Pareto frontiers are then taken over both kinds.
 
 An impossible request raises :class:`HierroError` naming the binding constraint and the gap.
 """
@@ -29,9 +30,19 @@ from hierro.errors import HierroError
 from hierro.perf import Calibration, default_calibration
 from hierro.search.backends import Backend, SerialBackend
 from hierro.search.confirm import SimCheck, SimJob, run_sim_job
-from hierro.search.disagg import DisaggCandidate, DisaggJob, run_disagg_job, screen_disagg
+from hierro.search.disagg import (
+    DisaggCandidate,
+    DisaggJob,
+    DisaggScreen,
+    PoolJob,
+    PoolRaw,
+    pool_groups,
+    run_disagg_job,
+    screen_disagg,
+)
 from hierro.search.pareto import pareto_front
 from hierro.search.screen import (
+    GpuPrice,
     ScreenTable,
     assemble,
     gpu_prices,
@@ -41,7 +52,7 @@ from hierro.search.screen import (
 )
 from hierro.search.slo import Demand, SloTarget
 from hierro.search.space import Candidate, SearchSpace, Space, enumerate_space
-from hierro.specs import ModelArch, get_model
+from hierro.specs import ModelArch, get_accelerator, get_model
 
 __all__ = ["OBJECTIVES", "Budget", "Recommendation", "SearchProgress", "SearchRequest", "SearchResult", "search"]
 
@@ -49,7 +60,7 @@ Objective = Literal["cost", "gpus", "goodput"]
 Mode = Literal["aggregated", "disaggregated"]
 OBJECTIVES: tuple[Objective, ...] = ("cost", "gpus", "goodput")
 SearchProgress = Callable[[str, int, int], None]
-"""``progress(stage, done, total)``; stage is ``screen`` or ``simulate``."""
+"""``progress(stage, done, total)``; stage is ``screen``, ``disagg`` or ``simulate``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +90,9 @@ class SearchRequest:
     """Requests per simulation (0: by replica count, see :func:`n_requests`)."""
     disagg: bool = False
     """Also search disaggregated prefill/decode fleets (:mod:`hierro.search.disagg`)."""
+    mixed_pools: bool = True
+    """With ``disagg``, also pair a prefill pool of one accelerator type with a decode pool of
+    another (same vendor)."""
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -127,14 +141,20 @@ class SearchResult:
     """Simulated and outside an SLO."""
     n_simulated: int
     throughput_frontier: NDArray[np.int64]
-    """Rows on the tokens/s per GPU vs tokens/s per user front (all screened rows)."""
+    """Rows on the tokens/s per GPU vs tokens/s per user front (all screened rows, and with
+    ``disagg`` every screened disaggregated fleet too: the rows no fleet of either kind beats)."""
     cost_frontier: NDArray[np.int64]
-    """Rows on the $/Mtok vs TTFT front (screen TTFT; all screened rows)."""
+    """Rows on the $/Mtok vs TTFT front (screen TTFT; as ``throughput_frontier``)."""
     screen_s: float
     sim_s: float
     disagg: tuple[DisaggCandidate, ...] = ()
-    """Disaggregated candidates that pass the screen and the budget, in objective order
-    (empty unless the request asks for them)."""
+    """Disaggregated candidates that pass the screen and the budget, in objective order, one per
+    pools and replica counts, at most ``sim_top x sim_rounds`` (empty unless the request asks)."""
+    disagg_screen: DisaggScreen | None = None
+    throughput_frontier_disagg: tuple[DisaggCandidate, ...] = ()
+    """Disaggregated fleets on the joint throughput front (with the rows of ``throughput_frontier``)."""
+    cost_frontier_disagg: tuple[DisaggCandidate, ...] = ()
+    """Disaggregated fleets on the joint $/Mtok vs TTFT front."""
 
     @property
     def best(self) -> Recommendation:
@@ -271,9 +291,10 @@ def search(
         agg_err, feasible = err, np.zeros(len(table), dtype=bool)
     ordered = _dedupe(table, _order(table, np.flatnonzero(feasible).astype(np.int64), req.objective), req.slos)
     dis: list[DisaggCandidate] = []
+    dscreen: DisaggScreen | None = None
     if req.disagg:
-        dis = _disagg_feasible(screen_disagg(space, calib, prices, demand_req_s=req.demand.peak_req_s,
-                                             headroom=req.demand.headroom), req)
+        dscreen = _screen_disagg(space, calib, prices, req, be, progress)
+        dis = list(dscreen.feasible)
         if agg_err is not None and not dis:
             raise agg_err
         t1 = time.perf_counter()
@@ -321,6 +342,12 @@ def search(
             f"the closest, {closest.replicas} x {closest.candidate.label()}, reaches {_fmt_s(v)} at p-level "
             f"{s.pct} against {_fmt_s(s.limit_s)}, over by {_fmt_s(v - s.limit_s)}"
         )
+    dt = dscreen.throughput_front if dscreen is not None else ()
+    dc = dscreen.cost_front if dscreen is not None else ()
+    tf, tfd = _joint_front(table.tok_s_per_user, table.tok_s_per_gpu, dt,
+                           [(c.tok_s_per_user, c.tok_s_per_gpu) for c in dt], maximise=True)
+    cf, cfd = _joint_front(table.ttft_s, table.usd_per_mtok, dc, [(c.ttft_s, c.usd_per_mtok) for c in dc],
+                           maximise=False)
     return SearchResult(
         request=req,
         space=space,
@@ -329,11 +356,51 @@ def search(
         recommendations=tuple(recs[: req.top]),
         rejected=tuple(rejected),
         n_simulated=len(recs) + len(rejected),
-        throughput_frontier=pareto_front(table.tok_s_per_user, table.tok_s_per_gpu),
-        cost_frontier=pareto_front(table.ttft_s, table.usd_per_mtok, max_x=False, max_y=False),
+        throughput_frontier=tf,
+        cost_frontier=cf,
         screen_s=t1 - t0,
         sim_s=t2 - t1,
         disagg=tuple(dis),
+        disagg_screen=dscreen,
+        throughput_frontier_disagg=tfd,
+        cost_frontier_disagg=cfd,
+    )
+
+
+def _joint_front(
+    x: NDArray[np.float64], y: NDArray[np.float64], extra: tuple[DisaggCandidate, ...],
+    xy: list[tuple[float, float]], *, maximise: bool,
+) -> tuple[NDArray[np.int64], tuple[DisaggCandidate, ...]]:
+    """The front of the table's rows and ``extra`` points together: (table rows on it, extra
+    points on it), each in front order."""
+    ex = np.array([a for a, _ in xy], dtype=np.float64)
+    ey = np.array([b for _, b in xy], dtype=np.float64)
+    f = pareto_front(np.concatenate([x, ex]), np.concatenate([y, ey]), max_x=maximise, max_y=maximise)
+    n = len(x)
+    return np.asarray(f[f < n], dtype=np.int64), tuple(extra[int(i) - n] for i in f if i >= n)
+
+
+def _screen_disagg(space: Space, calib: Calibration, prices: dict[str, GpuPrice], req: SearchRequest,
+                   be: Backend, progress: SearchProgress | None) -> DisaggScreen:
+    """Prefill and decode figures of every group on the backend, then the pairing."""
+    groups = space.groups
+    usable = [k for k, g in enumerate(groups) if get_accelerator(g.gpu).scale_out_bw_Bps > 0]
+    chunks = max(1, be.workers * 4 if be.workers > 1 else 1, min(8, len(usable)))
+    size = max(1, -(-len(usable) // chunks))
+    work = [
+        PoolJob(space.model, space.isl, space.osl, tuple(groups[k] for k in usable[i : i + size]),
+                tuple(tuple(int(c) for c in space.concurrencies(groups[k])) for k in usable[i : i + size]), calib)
+        for i in range(0, len(usable), size)
+    ]
+    done = be.map(pool_groups, work, None if progress is None else (lambda d, n: progress("disagg", d, n)))
+    raws: list[PoolRaw | None] = [None] * len(groups)
+    for k, r in zip(usable, (r for chunk in done for r in chunk), strict=True):
+        raws[k] = r
+    b = req.budget
+    return screen_disagg(
+        space, raws, prices, demand_req_s=req.demand.peak_req_s, headroom=req.demand.headroom, slos=req.slos,
+        max_gpus=b.max_gpus, max_usd_per_hour=b.max_usd_per_hour, objective=req.objective, mixed=req.mixed_pools,
+        limit=max(req.top, req.sim_top * req.sim_rounds),
     )
 
 
@@ -343,33 +410,6 @@ def _rec_key(r: Recommendation, objective: Objective) -> tuple[float, ...]:
     if objective == "gpus":
         return (float(r.gpus), r.fleet_usd_per_hour, r.e2e_s)
     return (-r.tok_s_per_gpu, r.fleet_usd_per_hour, r.e2e_s)
-
-
-def _disagg_feasible(cands: list[DisaggCandidate], req: SearchRequest) -> list[DisaggCandidate]:
-    """Within the SLO margins and the budget, one per (pools, replica counts) with the most
-    slack, in objective order."""
-    b = req.budget
-    chosen: dict[tuple[object, ...], tuple[float, DisaggCandidate]] = {}
-    for c in cands:
-        slack = max((c.screen_value(s) / s.limit_s for s in req.slos), default=0.0)
-        if slack > 1.0:
-            continue
-        if b.max_gpus is not None and c.gpus > b.max_gpus:
-            continue
-        if b.max_usd_per_hour is not None and c.fleet_usd_per_hour > b.max_usd_per_hour:
-            continue
-        key = (c.prefill, c.decode, c.prefill_replicas, c.decode_replicas)
-        if key not in chosen or slack < chosen[key][0]:
-            chosen[key] = (slack, c)
-
-    def k(c: DisaggCandidate) -> tuple[float, ...]:
-        if req.objective == "cost":
-            return (c.fleet_usd_per_hour, c.e2e_s)
-        if req.objective == "gpus":
-            return (float(c.gpus), c.fleet_usd_per_hour, c.e2e_s)
-        return (-c.tok_s_per_gpu, c.fleet_usd_per_hour, c.e2e_s)
-
-    return sorted((c for _, c in chosen.values()), key=k)
 
 
 def _disagg_recommendation(d: DisaggCandidate, c: SimCheck) -> Recommendation:

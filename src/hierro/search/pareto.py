@@ -1,4 +1,4 @@
-"""Pareto frontiers of two objectives (O(n log n) sweep)."""
+"""Pareto frontiers of two objectives (O(n log n): one sort, one running maximum)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,7 @@ def pareto_front(x: ArrayLike, y: ArrayLike, *, max_x: bool = True, max_y: bool 
     idx = np.flatnonzero(np.isfinite(xa) & np.isfinite(ya))
     # best x first; among equal x, best y first; then index for determinism
     order = idx[np.lexsort((idx, -ya[idx], -xa[idx]))]
-    out = []
-    best_y = -np.inf
-    for i in order:
-        if ya[i] > best_y:
-            out.append(i)
-            best_y = ya[i]
-    return np.asarray(out, dtype=np.int64)
+    # a point is on the front when its y beats every y before it (all of which have x >= its x)
+    ys = ya[order]
+    before = np.maximum.accumulate(np.concatenate(([-np.inf], ys[:-1])))
+    return np.asarray(order[ys > before], dtype=np.int64)

@@ -5,14 +5,14 @@ fixes the replica type and the request rate one replica carries within the SLOs.
 separately, each model holds replicas for its own peak, ``ceil(peak x (1 + headroom) / r)``, all
 day. Models whose winners run on the same accelerator type can instead draw their replicas from
 one pool of that type: in every slot of the demand curves each model takes the replicas its
-demand then needs (at least one, so every model stays loaded), and the pool holds the largest
-sum over the slots. Since ``max_t Σ_m g_m(t) <= Σ_m max_t g_m(t)``, the shared pool never needs
-more GPUs than the separate fleets; it needs as many when the peaks coincide (replicas grow with
-demand, so the slot of the common peak is the maximum of the sum), and fewer when they do not
-(a diurnal chat model and an overnight batch model, say).
+demand then needs (at least one, so every model stays loaded; :func:`curve_fleet`), and the pool
+holds the largest sum over the slots. Since ``max_t Σ_m g_m(t) <= Σ_m max_t g_m(t)``, the shared
+pool never needs more GPUs than the separate fleets; it needs as many when the peaks coincide
+(replicas grow with demand, so the slot of the common peak is the maximum of the sum), and fewer
+when they do not (a diurnal chat model and an overnight batch model, say).
 
 A disaggregated winner scales both of its pools in proportion to the demand of the slot
-(rounded up, at least one replica each).
+(rounded up, at least one replica each); a mixed one draws from two accelerator pools.
 
 Without curves every model runs at its peak all day, so pooling saves nothing.
 """
@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 from hierro.errors import HierroError
 from hierro.search.backends import Backend
+from hierro.search.demand import CurveFleet, curve_fleet
 from hierro.search.optimize import SearchProgress, SearchRequest, SearchResult, search
 from hierro.search.slo import Demand
 from hierro.units import MEGA
@@ -34,18 +35,36 @@ __all__ = ["SharedFleet", "SharedModel", "SharedPool", "search_shared"]
 
 @dataclass(frozen=True, slots=True)
 class SharedModel:
-    """One model's winner, sized for its own peak, and its replicas per slot of the curve."""
+    """One model's winner, sized for its own peak, and its GPUs per slot of the curve."""
 
     model: str
     result: SearchResult
-    gpu: str
-    devices: int
-    """Accelerators per replica."""
-    req_s_per_replica: float
-    usd_per_gpu_hour: float
-    W_per_gpu: float
-    replicas_per_slot: tuple[int, ...]
-    gpus_per_slot: tuple[int, ...]
+    fleet: CurveFleet
+    name: str = ""
+    """The model's name in the shared fleet (default: its id)."""
+
+    @property
+    def gpu(self) -> str:
+        """The winner's accelerator (the decode pool's, for a disaggregated winner)."""
+        return self.result.best.candidate.group.gpu
+
+    @property
+    def devices(self) -> int:
+        """Accelerators per replica (the decode pool's, for a disaggregated winner)."""
+        return self.result.best.candidate.group.devices
+
+    @property
+    def req_s_per_replica(self) -> float:
+        b = self.result.best
+        return b.disagg.req_s / b.replicas if b.disagg is not None else float(self.result.table.req_s[b.row])
+
+    @property
+    def replicas_per_slot(self) -> tuple[int, ...]:
+        return self.fleet.replicas_per_slot
+
+    @property
+    def gpus_per_slot(self) -> tuple[int, ...]:
+        return self.fleet.gpus_per_slot
 
     @property
     def replicas(self) -> int:
@@ -73,12 +92,13 @@ class SharedPool:
     models: tuple[int, ...]
     """Indices into :attr:`SharedFleet.models`."""
     separate_gpus: int
-    """Σ over the models of the GPUs for each one's own peak."""
+    """Σ over the models of the GPUs of this type for each one's own peak."""
     pooled_gpus: int
-    """The largest sum over the slots of the GPUs the models need together."""
+    """The largest sum over the slots of the GPUs of this type the models need together."""
     peak_slot: int
     usd_per_gpu_hour: float
     W_per_gpu: float
+    gpus_per_slot: tuple[int, ...] = ()
 
     @property
     def saved_gpus(self) -> int:
@@ -121,15 +141,11 @@ class SharedFleet:
         return self.gpus < self.separate_gpus
 
 
-def _replicas(req_s: float, per_replica: float, headroom: float) -> int:
-    # the screen's rule (hierro.search.screen.assemble), so the peak slot gives the winner's count
-    return max(1, math.ceil(req_s * (1.0 + headroom) / per_replica - 1e-9))
-
-
 def search_shared(
     requests: Sequence[SearchRequest],
     curves: Sequence[Sequence[float] | None] | None = None,
     *,
+    names: Sequence[str] | None = None,
     backend: Backend | None = None,
     progress: SearchProgress | None = None,
 ) -> SharedFleet:
@@ -137,13 +153,17 @@ def search_shared(
 
     ``curves[i]`` is model i's demand in requests/s per slot (the same slots for every model,
     e.g. 24 hours); when given it replaces the request's demand by :meth:`Demand.from_curve` with
-    the request's headroom. A model without a curve runs at its peak in every slot.
+    the request's headroom. Without ``curves``, each request's own ``demand.curve`` is used. A
+    model without a curve runs at its peak in every slot.
     """
     if not requests:
         raise HierroError("a shared fleet needs at least one model")
-    cs: list[Sequence[float] | None] = list(curves) if curves is not None else [None] * len(requests)
+    cs: list[Sequence[float] | None]
+    cs = list(curves) if curves is not None else [r.demand.curve or None for r in requests]
     if len(cs) != len(requests):
         raise HierroError(f"{len(cs)} demand curves for {len(requests)} models")
+    if names is not None and len(names) != len(requests):
+        raise HierroError(f"{len(names)} names for {len(requests)} models")
     lengths = {len(c) for c in cs if c is not None}
     if len(lengths) > 1:
         raise HierroError(f"demand curves of different lengths: {sorted(lengths)}; use the same slots")
@@ -152,39 +172,25 @@ def search_shared(
         if c is not None and any(not (math.isfinite(v) and v >= 0) for v in c):
             raise HierroError(f"the demand curve of model {i} has a negative or non-finite rate")
     models: list[SharedModel] = []
-    for req, c in zip(requests, cs, strict=True):
-        if c is not None:
-            req = replace(req, demand=Demand.from_curve(c, req.demand.headroom))
+    for i, (req, c) in enumerate(zip(requests, cs, strict=True)):
+        d = req.demand
+        flat = (d.peak_req_s,) * slots
+        req = replace(req, demand=Demand.from_curve(c if c is not None else flat, d.headroom))
         res = search(req, backend=backend, progress=progress)
-        best = res.best
-        curve = list(c) if c is not None else [req.demand.peak_req_s] * slots
-        h = req.demand.headroom
-        g = best.candidate.group
-        d = best.disagg
-        if d is None:
-            per = float(res.table.req_s[best.row])
-            reps = tuple(_replicas(v, per, h) for v in curve)
-            gpus = tuple(r * g.devices for r in reps)
-        else:
-            per = d.req_s / best.replicas
-            peak = req.demand.peak_req_s
-            split = [(max(1, math.ceil(d.prefill_replicas * v / peak - 1e-9)),
-                      max(1, math.ceil(d.decode_replicas * v / peak - 1e-9))) for v in curve]
-            reps = tuple(a + b for a, b in split)
-            gpus = tuple(a * d.prefill.devices + b * d.decode.devices for a, b in split)
-        models.append(SharedModel(
-            model=res.space.model.id, result=res, gpu=g.gpu, devices=g.devices, req_s_per_replica=per,
-            usd_per_gpu_hour=best.fleet_usd_per_hour / best.gpus, W_per_gpu=best.fleet_MW * MEGA / best.gpus,
-            replicas_per_slot=reps, gpus_per_slot=gpus,
-        ))
+        mid = res.space.model.id
+        models.append(SharedModel(model=mid, result=res, fleet=curve_fleet(res),
+                                  name=names[i] if names is not None else mid))
     pools: list[SharedPool] = []
-    for gpu in dict.fromkeys(m.gpu for m in models):
-        idx = tuple(i for i, m in enumerate(models) if m.gpu == gpu)
-        per_slot = [sum(models[i].gpus_per_slot[t] for i in idx) for t in range(slots)]
+    types = dict.fromkeys(g for m in models for g in m.fleet.gpus_by_type())
+    for gpu in types:
+        idx = tuple(i for i, m in enumerate(models) if gpu in m.fleet.gpus_by_type())
+        per_slot = tuple(sum(models[i].fleet.gpus_by_type()[gpu][t] for i in idx) for t in range(slots))
         peak = max(range(slots), key=lambda t: (per_slot[t], -t))
-        first = models[idx[0]]
+        part = next(p for p in models[idx[0]].fleet.parts if p.gpu == gpu)
         pools.append(SharedPool(
-            gpu=gpu, models=idx, separate_gpus=sum(models[i].gpus for i in idx), pooled_gpus=per_slot[peak],
-            peak_slot=peak, usd_per_gpu_hour=first.usd_per_gpu_hour, W_per_gpu=first.W_per_gpu,
+            gpu=gpu, models=idx,
+            separate_gpus=sum(max(models[i].fleet.gpus_by_type()[gpu]) for i in idx),
+            pooled_gpus=per_slot[peak], peak_slot=peak, usd_per_gpu_hour=part.usd_per_gpu_hour,
+            W_per_gpu=part.W_per_gpu, gpus_per_slot=per_slot,
         ))
     return SharedFleet(tuple(models), tuple(pools), slots)

@@ -100,29 +100,50 @@ class Demand:
 
     Replicas are sized for peak x (1 + headroom): the headroom absorbs bursts beyond the Poisson
     variability the simulator already has, and keeps replicas off the knee of the latency curve.
+    ``curve`` (optional) is the rate in each slot of a period (e.g. 24 hours) whose largest value is
+    the peak: the fleet is sized for that peak, and :func:`hierro.search.demand.curve_fleet` says
+    how many replicas each slot needs (:mod:`hierro.search.demand` builds curves).
     """
 
     peak_req_s: float
     headroom: float = 0.1
+    curve: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if not (self.peak_req_s > 0 and math.isfinite(self.peak_req_s)):
             raise HierroError(f"demand must be a finite rate > 0 requests/s, got {self.peak_req_s}")
         if not 0 <= self.headroom < 10:
             raise HierroError(f"headroom must be in [0, 10), got {self.headroom}")
+        if self.curve:
+            if any(not (math.isfinite(v) and v >= 0) for v in self.curve):
+                raise HierroError("the demand curve has a negative or non-finite rate")
+            if not math.isclose(max(self.curve), self.peak_req_s, rel_tol=1e-9):
+                raise HierroError(
+                    f"the peak {self.peak_req_s:g} req/s is not the curve's largest rate {max(self.curve):g}"
+                )
+
+    @property
+    def mean_req_s(self) -> float:
+        """The curve's mean rate (the peak when there is no curve)."""
+        return sum(self.curve) / len(self.curve) if self.curve else self.peak_req_s
 
     @classmethod
     def from_curve(cls, req_s: Sequence[float], headroom: float = 0.1) -> Demand:
         """Size for the peak of a demand curve (e.g. a diurnal profile, requests/s per slot)."""
-        if not req_s:
+        if not len(req_s):
             raise HierroError("the demand curve is empty")
-        return cls(float(max(req_s)), headroom)
+        curve = tuple(float(v) for v in req_s)
+        if any(not (math.isfinite(v) and v >= 0) for v in curve):
+            raise HierroError("the demand curve has a negative or non-finite rate")
+        if not max(curve) > 0:
+            raise HierroError("the demand curve is zero in every slot")
+        return cls(max(curve), headroom, curve)
 
     @classmethod
     def from_tokens_per_day(cls, tokens_per_day: float, isl: int, osl: int, *, peak_to_mean: float = 1.0,
                             headroom: float = 0.1) -> Demand:
         """Requests/s of a daily token volume (input + output) with a peak-to-mean ratio."""
-        if tokens_per_day <= 0 or peak_to_mean < 1:
-            raise HierroError("tokens per day must be > 0 and the peak-to-mean ratio >= 1")
+        if not (tokens_per_day > 0 and math.isfinite(tokens_per_day)) or not peak_to_mean >= 1:
+            raise HierroError("tokens per day must be a finite number > 0 and the peak-to-mean ratio >= 1")
         mean = tokens_per_day / (24 * HOUR) / (isl + osl)
         return cls(mean * peak_to_mean, headroom)

@@ -2,11 +2,21 @@
 
 A configuration is an accelerator, a weight and a KV-cache precision, a parallel layout
 (TP x PP, EP and data-parallel attention for mixture-of-experts models), a serving engine with
-its token budget (the chunked-prefill size), and a load point: the concurrency per replica (requests in flight)
+its token budget per step, and a load point: the concurrency per replica (requests in flight)
 the fleet is sized for. The screen prices the closed loop at that concurrency; the replicas
 are then as many as carry the demand with headroom, so each runs below that point.
-Every configuration is aggregated (prefill and decode on the same replicas); disaggregated
-prefill/decode pools with their ratio are a later increment of the space.
+Configurations here are aggregated (prefill and decode on the same replicas); disaggregated
+prefill/decode pools pair these layouts up in :mod:`hierro.search.disagg`.
+
+The token budget (vLLM ``max_num_batched_tokens``, TensorRT-LLM ``max_num_tokens``) is also the
+chunked-prefill size of the engines modelled here: a step fills the budget with the running
+decodes first and cuts the next prompt chunk from what is left (Sarathi-Serve; vLLM V1's
+scheduler), so sweeping the budget sweeps the chunk size. The default sweep, 2048 to 16384,
+spans vLLM's tuning advice: "smaller values (e.g., 2048) achieve better inter-token latency ...
+higher values achieve better time to first token", and above 8192 for throughput (vLLM docs,
+Optimization and Tuning, Chunked Prefill, docs.vllm.ai/en/stable/configuration/optimization/,
+2025). A separate per-prompt chunk cap below the budget (vLLM ``long_prefill_token_threshold``,
+SGLang ``chunked_prefill_size``) is not modelled by the step-cost model or the simulator.
 
 Configurations that share a step-cost model (same model, accelerator, plan, engine and token
 budget) form a :class:`Group`, which the screen prices in one vectorised call.
@@ -57,7 +67,8 @@ class SearchSpace:
     tp_across_nodes: bool = False
     """Allow tensor parallelism beyond the scale-up domain (off: TP stays on NVLink/IF/ICI)."""
     frameworks: tuple[str, ...] = ("vllm",)
-    max_batched_tokens: tuple[int, ...] = (8192,)
+    max_batched_tokens: tuple[int, ...] = (2048, 4096, 8192, 16384)
+    """Token budgets per step (= chunked-prefill sizes) to sweep; see the module docstring."""
     concurrency_step: float = 2.0**0.25
     """Ratio between successive load points of the log grid."""
     max_concurrency: int = DEFAULT_MAX_SEQS
@@ -70,6 +81,11 @@ class SearchSpace:
             raise HierroError(f"the concurrency grid step must be > 1, got {self.concurrency_step}")
         if not self.weight_dtypes or not self.kv_dtypes or not self.frameworks or not self.max_batched_tokens:
             raise HierroError("the search space needs at least one dtype, framework and token budget")
+        if min(self.max_batched_tokens) < DEFAULT_MAX_SEQS:
+            raise HierroError(
+                f"token budgets must be >= the engine's sequence limit {DEFAULT_MAX_SEQS} (every running "
+                f"decode takes one token of the budget), got {min(self.max_batched_tokens)}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +123,8 @@ class Candidate:
     concurrency: int
 
     def label(self) -> str:
-        return f"{self.group.label()} {self.group.framework} c{self.concurrency}"
+        g = self.group
+        return f"{g.label()} {g.framework} tb{g.max_batched_tokens} c{self.concurrency}"
 
 
 @dataclass(frozen=True, slots=True)
