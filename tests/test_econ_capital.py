@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from hierro.econ import (
+    Instrument,
+    RentalKind,
     buy,
     capacity_from_power,
     cash_equity,
     check_site,
-    cloud_credits,
-    compute_contract,
     hybrid,
     plan_round,
+    rental,
     site,
     sites,
     tco_for,
@@ -51,14 +53,15 @@ def test_sites_catalog_is_sourced() -> None:
 
 def test_deepseek_v3_gpu_hours_anchor() -> None:
     """Epoch / DeepSeek-V3 report: 2.788M H800 GPU-hours at $2/GPU-hour = $5.576M."""
-    p = buy(cloud_credits(5.576e6, "h800", usd_per_gpu_hour=2.0))
+    p = buy(rental(5.576e6, "h800", usd_per_gpu_hour=2.0))
     assert p.gpu_hours == pytest.approx(2.788e6)
 
 
 def test_instruments_add_up_to_the_round() -> None:
     parts = [
         cash_equity(50e9, "gb200"),
-        *hybrid("cloud deal", [cloud_credits(20e9, "h100-sxm", usd_per_gpu_hour=2.35), compute_contract(30e9)]),
+        *hybrid("cloud deal", [rental(20e9, "h100-sxm", usd_per_gpu_hour=2.35),
+                               rental(30e9, "gb200", kind="compute_contract")]),
     ]
     plan = plan_round(100e9, parts, tok_s_per_gpu={"gb200": 3000.0}, pre_money_usd=500e9)
     assert sum(p.amount_usd for p in plan.purchases) == pytest.approx(100e9)
@@ -75,13 +78,32 @@ def test_instruments_add_up_to_the_round() -> None:
 @given(a=st.floats(1e6, 1e11), b=st.floats(1e6, 1e11))
 def test_more_capital_never_buys_less(a: float, b: float) -> None:
     lo, hi = sorted((a, b))
-    for make in (cash_equity, compute_contract):
+    makers: list[Callable[[float], Instrument]] = [
+        cash_equity, lambda x: rental(x, "gb200", kind="compute_contract"),
+        lambda x: rental(x, "h100-sxm", discount_vs_list=0.3),
+    ]
+    for make in makers:
         assert buy(make(lo)).gpu_hours <= buy(make(hi)).gpu_hours
         assert buy(make(lo)).utility_W <= buy(make(hi)).utility_W
 
 
 def test_owned_capacity_is_cheaper_per_hour_than_list() -> None:
-    assert buy(cash_equity(1e9, "h100-sxm")).gpu_hours > buy(cloud_credits(1e9, "h100-sxm")).gpu_hours
+    assert buy(cash_equity(1e9, "h100-sxm")).gpu_hours > buy(rental(1e9, "h100-sxm")).gpu_hours
+
+
+def test_rental_kinds_differ_only_in_default_price_and_term() -> None:
+    listed = tco_for("h100-sxm", "on-demand").usd_per_gpu_hour
+    credits = rental(1e9, "h100-sxm", discount_vs_list=0.3)
+    assert credits.kind == "cloud_credits" and credits.term_years == 1.0
+    assert credits.tco.usd_per_gpu_hour == pytest.approx(0.7 * listed)
+    aws = rental(1e9, "h100-sxm", provider="aws")
+    assert aws.tco.usd_per_gpu_hour == pytest.approx(12.29)
+    contract = rental(1e9, "h100-sxm", kind="compute_contract", start_years=0.5)
+    assert contract.kind == "compute_contract" and contract.term_years == 3.0 and contract.deploy_years == 0.5
+    assert contract.tco.usd_per_gpu_hour == pytest.approx(tco_for("h100-sxm", "rental-3yr").usd_per_gpu_hour)
+    kinds: tuple[RentalKind, ...] = ("cloud_credits", "compute_contract")
+    same = [rental(1e9, "h100-sxm", kind=k, usd_per_gpu_hour=2.0, term_years=2.0) for k in kinds]
+    assert buy(same[0]).gpu_hours == buy(same[1]).gpu_hours == pytest.approx(5e8)
 
 
 # --- valuation --------------------------------------------------------------------------------
@@ -112,7 +134,10 @@ def test_stakes_sum_to_one(pre: float, new: list[float]) -> None:
         (lambda: valuation(1e9, {"a": 1.0}, existing={"x": 0.5}), "sum to 1"),
         (lambda: cash_equity(-5.0), "amount must be a finite number >= 0"),
         (lambda: cash_equity(1e9, preset="rental-3yr"), "cash equity buys owned capacity"),
-        (lambda: compute_contract(1e9, term_years=0), "term must be > 0"),
+        (lambda: rental(1e9, "gb200", kind="compute_contract", term_years=0), "term must be > 0"),
+        (lambda: rental(1e9, "h100-sxm", usd_per_gpu_hour=2.0, discount_vs_list=0.1), "not both"),
+        (lambda: rental(1e9, "h100-sxm", discount_vs_list=1.5), "discount_vs_list must be in"),
+        (lambda: rental(1e9, "gb200", kind="compute_contract", provider="aws"), "a contract has its own price"),
         (lambda: capacity_from_power(-1.0, tco_for("gb200")), "power must be"),
         (lambda: site("atlantis"), "unknown site 'atlantis'"),
     ],

@@ -31,14 +31,20 @@ def test_plan_json_and_charts(tmp_path: Path) -> None:
     assert code == 0, text
     d = json.loads(text)
     for key in ("round_usd", "spent_usd", "left_usd", "binding", "models", "training", "instruments", "sites",
-                "supply", "valuation", "assumptions", "growth", "files"):
+                "supply", "valuation", "assumptions", "growth", "files", "timeline", "served_month"):
         assert key in d, key
     assert d["spent_usd"] + d["left_usd"] == round_usd_close(d["round_usd"], d["spent_usd"] + d["left_usd"])
     assert d["binding"]["constraint"] in ("money", "power", "supply", "latency", "deadline", "none")
     m = d["models"][0]
     assert m["served_fraction"] == 1.0 and m["usd_per_mtok_output"] > 0 and m["options"]
     assert abs(sum(d["valuation"]["stakes"].values()) - 1.0) < 1e-9
-    assert {Path(f).name for f in d["files"]} == {"capital.png", "fleet.png", "cost_latency.png"}
+    assert {Path(f).name for f in d["files"]} == {"capital.png", "fleet.png", "cost_latency.png", "timeline.png"}
+    tl = d["timeline"]
+    assert len(tl["months"]) == len(tl["accelerators"]) == len(tl["tokens_per_day"]) >= 48
+    assert d["served_month"] == max(tl["demand_met_month"].values())
+    for i in d["instruments"]:
+        assert i["tokens_per_day"] == i["peak_tok_s"] * 86400
+        assert i["full_online_month"] is None or i["full_online_month"] >= i["first_online_month"]
     for f in d["files"]:
         assert Path(f).read_bytes()[:4] == b"\x89PNG"
     assert not list(tmp_path.glob(".*"))  # no temporary files left
@@ -52,6 +58,7 @@ def test_plan_tables_with_override() -> None:
     code, text = _invoke(str(EXAMPLE), "--set", "sites.0.power_MW=5", "--no-assumptions")
     assert code == 0, text
     assert "binds:" in text and "Serving at peak" in text and "Valuation" in text
+    assert "Deployment timeline" in text and "What each instrument buys" in text
 
 
 def test_bad_file_exit_2(tmp_path: Path) -> None:

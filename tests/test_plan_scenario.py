@@ -109,3 +109,28 @@ def test_missing_file_and_examples_validate(tmp_path: Path) -> None:
     assert files
     for f in files:
         load_scenario(f)
+
+
+def test_deployment_fields_validate_one_line_each() -> None:
+    d = _default_dict()
+    d["accelerators"][0]["supply_per_quarter"] = [1000, 2000]  # supply_per_year is already given
+    d["capital"]["instruments"][0]["parts"][2]["start_month"] = -3
+    d["sites"][1]["build_MW_per_month"] = 0
+    d["models"][0]["api_price"] = "gpt-9"
+    with pytest.raises(CatalogError) as err:
+        scenario_from_dict(d, "x.yaml")
+    lines = str(err.value).splitlines()
+    assert len(lines) == 4 and all(line.startswith("x.yaml: ") for line in lines)
+    assert any("accelerators.0" in line and "not both" in line for line in lines)
+    assert any("capital.instruments.0.parts.2.start_month" in line for line in lines)
+    assert any("sites.1.build_MW_per_month" in line for line in lines)
+    assert any("models.0" in line and "gpt-9" in line for line in lines)
+
+
+def test_supply_cap_is_the_ramp_total() -> None:
+    s = default_scenario()
+    caps = {a.id: a.supply_cap for a in s.accelerators}
+    assert caps["gb300"] == 300_000 and caps["gb200"] == 600_000
+    d = _default_dict()
+    d["accelerators"][0].pop("supply_per_year")
+    assert scenario_from_dict(d).accelerators[0].supply_cap is None

@@ -24,7 +24,7 @@ def plan_cmd(
                      "or --set models.0.demand.weekly_users=1e9 (repeatable)"),
     ] = None,
     charts: Annotated[
-        Path | None, typer.Option(help="write capital.png, fleet.png and cost_latency.png into this directory")
+        Path | None, typer.Option(help="write capital.png, fleet.png, cost_latency.png and timeline.png into this directory")
     ] = None,
     show_assumptions: Annotated[bool, typer.Option("--assumptions/--no-assumptions",
                                                    help="list every sourced assumption")] = True,

@@ -4,9 +4,11 @@ Instruments (METHODS.md §9, "financing modes"):
 
 * cash equity buys owned capacity at its TCO (an owner preset); the money funds the capex up
   front and the power, O&M and cost of capital over the depreciation life;
-* cloud credits buy accelerator-hours at the provider's list (on-demand) or a negotiated price,
-  used over the credits' term;
-* a compute-supply contract reserves capacity at a contract price for a term;
+* cloud credits buy accelerator-hours at the provider's list (on-demand) price less a discount,
+  or a negotiated price, used over the credits' term;
+* a compute-supply contract reserves capacity at a contract price for a term. Both are
+  rented capacity and are built by one function, :func:`rental`, that differs by kind only in
+  the default price and term;
 * a hybrid is a named mix of the above, its parts' amounts summing to its total.
 
 For each::
@@ -36,18 +38,24 @@ from hierro.errors import HierroError
 __all__ = [
     "Instrument",
     "Purchase",
+    "RentalKind",
     "RoundPlan",
     "Valuation",
     "buy",
     "cash_equity",
-    "cloud_credits",
-    "compute_contract",
     "hybrid",
     "plan_round",
+    "rental",
     "valuation",
 ]
 
 Kind = Literal["cash_equity", "cloud_credits", "compute_contract"]
+RentalKind = Literal["cloud_credits", "compute_contract"]
+_RENTALS: dict[str, tuple[str, str, float]] = {
+    # kind: (TCO preset of the default price, label, default term in years)
+    "cloud_credits": ("on-demand", "cloud credits", 1.0),
+    "compute_contract": ("rental-3yr", "compute contract", 3.0),
+}
 _SECONDS_PER_DAY = 86400.0
 
 
@@ -85,32 +93,42 @@ def cash_equity(
     return Instrument("cash equity", "cash_equity", amount_usd, t, t.inputs.it_life_years, t.inputs.build_time_years)
 
 
-def cloud_credits(
+def rental(
     amount_usd: float,
-    gpu: str = "h100-sxm",
+    gpu: str,
     *,
+    kind: RentalKind = "cloud_credits",
     usd_per_gpu_hour: float | None = None,
-    term_years: float = 1.0,
-    deploy_years: float = 0.0,
+    provider: str | None = None,
+    discount_vs_list: float | None = None,
+    term_years: float | None = None,
+    start_years: float = 0.0,
 ) -> Instrument:
-    """Credits spent at ``usd_per_gpu_hour`` (default: the catalog's median on-demand list price)."""
-    extra = {} if usd_per_gpu_hour is None else {"rental_usd_per_gpu_hour": usd_per_gpu_hour}
-    t = tco_for(gpu, "on-demand", extra)
-    return Instrument("cloud credits", "cloud_credits", amount_usd, t, term_years, deploy_years)
+    """Rented accelerator-hours: cloud credits or a compute-supply contract.
 
+    The two differ only in their default price and term:
 
-def compute_contract(
-    amount_usd: float,
-    gpu: str = "gb200",
-    *,
-    usd_per_gpu_hour: float | None = None,
-    term_years: float = 3.0,
-    deploy_years: float = 0.0,
-) -> Instrument:
-    """Reserved capacity at a contract price (default: SemiAnalysis' 3-year rental tier)."""
-    extra = {} if usd_per_gpu_hour is None else {"rental_usd_per_gpu_hour": usd_per_gpu_hour}
-    t = tco_for(gpu, "rental-3yr", extra)
-    return Instrument("compute contract", "compute_contract", amount_usd, t, term_years, deploy_years)
+    * ``cloud_credits``: the provider's on-demand list price (the catalog median, or
+      ``provider``'s), less ``discount_vs_list``; term 1 year;
+    * ``compute_contract``: reserved capacity at SemiAnalysis' 3-year rental tier; term 3 years.
+
+    ``usd_per_gpu_hour`` (a negotiated or contract price) replaces the default price;
+    ``start_years`` is when the capacity is available (0: at once)."""
+    if usd_per_gpu_hour is not None and discount_vs_list is not None:
+        raise HierroError(f"{kind}: give usd_per_gpu_hour or discount_vs_list, not both")
+    if discount_vs_list is not None and not 0 <= discount_vs_list < 1:
+        raise HierroError(f"{kind}: discount_vs_list must be in [0, 1), got {discount_vs_list}")
+    if provider is not None and kind != "cloud_credits":
+        raise HierroError(f"{kind}: provider names whose list price cloud credits pay; a contract has its own price")
+    preset, label, term = _RENTALS[kind]
+    price = usd_per_gpu_hour
+    if price is None and discount_vs_list is not None:
+        listed = tco_for(gpu, preset, provider=provider).inputs.rental_usd_per_gpu_hour
+        assert listed is not None
+        price = listed * (1.0 - discount_vs_list)
+    extra = {} if price is None else {"rental_usd_per_gpu_hour": price}
+    t = tco_for(gpu, preset, extra, provider=provider)
+    return Instrument(label, kind, amount_usd, t, term if term_years is None else term_years, start_years)
 
 
 def hybrid(label: str, parts: Sequence[Instrument]) -> tuple[Instrument, ...]:

@@ -44,6 +44,8 @@ class FinanceFile(_Frozen):
     dc_capex_usd_per_mw_high: Figure
     dc_all_in_usd_per_mw: Figure
     build_time_years: Figure
+    dc_first_power_months: Figure
+    dc_build_MW_per_month: Figure
     dc_life_years: Figure
     power_load_factor: Figure
     om_share_per_year: Figure

@@ -33,6 +33,7 @@ __all__ = [
     "Margin",
     "TokenEconomics",
     "joules_per_token",
+    "margin_at",
     "margin_vs",
     "token_economics",
     "tokens_per_s_per_mw",
@@ -155,24 +156,50 @@ class Margin:
 def margin_vs(econ: TokenEconomics, api: ApiPrice | str, *, cached_fraction: float = 0.0) -> Margin:
     """Margin of ``econ``'s request shape sold at ``api``'s dated list price (a catalog model name
     or an :class:`ApiPrice`); ``cached_fraction`` of input tokens are cache hits."""
+    return margin_at(api, econ.isl, econ.osl, econ.usd_per_mtok_input, econ.usd_per_mtok_output,
+                     usd_per_mtok_cached_input=econ.usd_per_mtok_cached_input, cached_fraction=cached_fraction)
+
+
+def margin_at(
+    api: ApiPrice | str,
+    isl: int,
+    osl: int,
+    usd_per_mtok_input: float,
+    usd_per_mtok_output: float,
+    *,
+    usd_per_mtok_cached_input: float | None = None,
+    cached_fraction: float = 0.0,
+) -> Margin:
+    """Margin of a request of ``isl`` input and ``osl`` output tokens costing the given $/Mtok,
+    sold at ``api``'s dated list price::
+
+        revenue = isl x price_in + osl x price_out          (cached inputs at the cached price)
+        cost    = isl x cost_in  + osl x cost_out
+        margin  = 1 - cost / revenue
+    """
     price = api_price(api) if isinstance(api, str) else api
     if not 0 <= cached_fraction <= 1:
         raise HierroError(f"cached_fraction must be in [0, 1], got {cached_fraction}")
     if price.input_usd_per_mtok <= 0 or price.output_usd_per_mtok <= 0:
         raise HierroError(f"API price of {price.model} must be > 0 to compute a margin")
+    if isl < 1 or osl < 1:
+        raise HierroError(f"a request needs >= 1 input and output token, got {isl}/{osl}")
+    if usd_per_mtok_input < 0 or usd_per_mtok_output < 0:
+        raise HierroError("cost per Mtok must be >= 0")
     cached_price = price.cached_input_usd_per_mtok
     if cached_price is None:
         cached_price = price.input_usd_per_mtok
+    cached_cost = usd_per_mtok_input if usd_per_mtok_cached_input is None else usd_per_mtok_cached_input
     f = cached_fraction
     in_price = (1 - f) * price.input_usd_per_mtok + f * cached_price
-    in_cost = (1 - f) * econ.usd_per_mtok_input + f * econ.usd_per_mtok_cached_input
-    revenue = (econ.isl * in_price + econ.osl * price.output_usd_per_mtok) / MEGA
-    cost = (econ.isl * in_cost + econ.osl * econ.usd_per_mtok_output) / MEGA
+    in_cost = (1 - f) * usd_per_mtok_input + f * cached_cost
+    revenue = (isl * in_price + osl * price.output_usd_per_mtok) / MEGA
+    cost = (isl * in_cost + osl * usd_per_mtok_output) / MEGA
     return Margin(
         api=price,
         cached_fraction=f,
         revenue_usd_per_request=revenue,
         cost_usd_per_request=cost,
         input_margin=1.0 - in_cost / in_price,
-        output_margin=1.0 - econ.usd_per_mtok_output / price.output_usd_per_mtok,
+        output_margin=1.0 - usd_per_mtok_output / price.output_usd_per_mtok,
     )

@@ -25,6 +25,7 @@ from hierro.plan.scenario import (
     scenario_from_dict,
 )
 from hierro.plan.serving import ServingOption
+from hierro.plan.timeline import Timeline, Tranche
 
 __all__ = [
     "Binding",
@@ -36,7 +37,9 @@ __all__ = [
     "ServingOption",
     "SiteUse",
     "SupplyUse",
+    "Timeline",
     "TrainingFunding",
+    "Tranche",
     "apply_overrides",
     "default_scenario",
     "load_scenario",

@@ -20,30 +20,43 @@
        $/Mtok output = cost per request x (1 - input share) / osl x 1e6
 
    (input share: the accelerator-time allocation of :func:`hierro.econ.token_economics`).
+   Margin per model: the request shape sold at the scenario's dated API price
+   (:func:`hierro.econ.margin_at`). Per instrument: GPU-hours, all-in MW, tokens/s at the SLO
+   point of what its accelerators serve, tokens/day = tokens/s x 86,400, and the effective
+   $/Mtok = its spend on token-making accelerators / the tokens they make over the hours paid.
    Valuation: post = pre + round, stake = money / post (:func:`hierro.econ.valuation`).
+6. **Timeline.** When each instrument's purchase comes online, month by month: data-centre
+   build-out, supply ramps, rented capacity at its start (:mod:`hierro.plan.timeline`); the
+   month each model's peak is first carried, and when each training run starts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from hierro.econ import (
+    MONTHS_PER_YEAR,
+    Margin,
     Valuation,
-    cloud_credits,
-    compute_contract,
+    api_price,
+    margin_at,
+    rental,
     site,
     tco_for,
     valuation,
 )
+from hierro.econ.schema import ApiPrice
 from hierro.errors import HierroError
 from hierro.plan.allocate import Need, Source, State, Take, fill, held_hours
 from hierro.plan.scenario import CashEquity, CloudCredits, ModelDemand, Scenario, TrainingRun
 from hierro.plan.serving import ServingOption, size_on
+from hierro.plan.timeline import Rate, Timeline, schedule
 from hierro.training import TrainingPlan, plan_training
-from hierro.units import HOUR, MEGA
+from hierro.units import HOUR, MEGA, YEAR
 
 __all__ = [
     "Binding",
@@ -56,6 +69,9 @@ __all__ = [
     "TrainingFunding",
     "plan",
 ]
+
+_DAY_S = 86400.0
+_DAYS_PER_MONTH = YEAR / MONTHS_PER_YEAR / _DAY_S
 
 Constraint = Literal["money", "power", "supply", "latency", "deadline", "none"]
 ProgressFn = Callable[[str], None]
@@ -112,6 +128,14 @@ class ModelPlan:
     fleet_usd_per_mtok: float | None
     """Input and output tokens together, at mean demand."""
     binding: Binding | None
+    api: ApiPrice | None = None
+    """The dated public API price the tokens are compared with (scenario ``api_price``)."""
+    margin: Margin | None = None
+    """Selling the request shape at ``api``'s list price, against the fleet's cost at mean demand."""
+    margin_slo_point: Margin | None = None
+    """The same against the cost at the configurations' operating point."""
+    online_month: int | None = None
+    """First month the fleet online carries the peak (the timeline); None: never."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +152,9 @@ class TrainingFunding:
     energy_MWh: float
     fleet: tuple[FleetLine, ...]
     binding: Binding | None
+    start_month: int | None = None
+    """When its whole cluster is online (the timeline); None: never."""
+    end_month: float | None = None
 
 
 @dataclass(frozen=True)
@@ -144,10 +171,19 @@ class InstrumentUse:
     capex_usd: float
     usd_per_gpu_hour: float | None
     """Effective: spent / busy GPU-hours."""
-    deploy_years: float
     term_years: float
+    peak_tok_s: float
+    """Tokens/s (input + output) its accelerators make at the SLO point of what they serve
+    (growth: the first served model's); training accelerators make none."""
     peak_out_tok_s: float
-    """Output tokens/s its accelerators make serving the first model (0 if none is servable on them)."""
+    tokens_per_day: float
+    """Token capacity per day: peak tokens/s x 86,400."""
+    usd_per_mtok: float | None
+    """Effective: its spend on token-making accelerators / the tokens they make busy over the
+    hours it pays for (input + output, the InferenceX total-token variant)."""
+    first_online_month: int | None
+    full_online_month: int | None
+    """First month any / all of what it buys is online (the timeline)."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +221,13 @@ class PlanResult:
     """Reported post-money less the round, when a post-money is reported."""
     bindings: tuple[Binding, ...]
     binding: Binding
+    timeline: Timeline
     elapsed_s: float
+
+    @property
+    def served_month(self) -> int | None:
+        """First month every model's peak demand is carried (None: some model never is)."""
+        return self.timeline.served_month
 
     @property
     def accelerators(self) -> float:
@@ -243,18 +285,14 @@ def _sources(s: Scenario) -> list[Source]:
                         if t.inputs.kind != "owned":
                             raise HierroError(f"cash equity buys owned capacity; preset {inst.preset!r} is a rental")
                         out.append(Source(i, label, "cash_equity", investor, gpu, k, t, s.horizon_years))
-            elif isinstance(inst, CloudCredits):
-                price = inst.usd_per_gpu_hour
-                if price is None:
-                    listed = tco_for(inst.gpu, "on-demand", provider=inst.provider).inputs.rental_usd_per_gpu_hour
-                    assert listed is not None
-                    price = listed * (1.0 - (inst.discount_vs_list or 0.0))
-                t = cloud_credits(inst.amount_usd, inst.gpu, usd_per_gpu_hour=price, term_years=inst.term_years).tco
-                out.append(Source(i, label, "cloud_credits", investor, inst.gpu, None, t, inst.term_years))
             else:
-                c = compute_contract(inst.amount_usd, inst.gpu, usd_per_gpu_hour=inst.usd_per_gpu_hour,
-                                     term_years=inst.term_years)
-                out.append(Source(i, label, "compute_contract", investor, inst.gpu, None, c.tco, inst.term_years))
+                r = rental(
+                    inst.amount_usd, inst.gpu, kind=inst.kind, usd_per_gpu_hour=inst.usd_per_gpu_hour,
+                    provider=inst.provider if isinstance(inst, CloudCredits) else None,
+                    discount_vs_list=inst.discount_vs_list if isinstance(inst, CloudCredits) else None,
+                    term_years=inst.term_years, start_years=inst.start_month / MONTHS_PER_YEAR,
+                )
+                out.append(Source(i, label, inst.kind, investor, inst.gpu, None, r.tco, inst.term_years))
         except HierroError as err:
             raise HierroError(f"instrument {label!r}: {err}") from None
     return out
@@ -290,7 +328,9 @@ def _train(r: TrainingRun, progress: ProgressFn) -> tuple[TrainingPlan | None, s
         if probe.gpus_for_deadline is None:
             return None, (f"{r.name}: no cluster of {r.gpu} trains {r.model} on {r.tokens:.3g} tokens within "
                           f"{r.deadline_days:g} days")
-        gpus = probe.gpus_for_deadline
+        # the cluster is sized once; the final plan reuses it rather than searching again
+        run = plan_training(r.model, r.tokens, r.gpu, probe.gpus_for_deadline, r.seq_len)
+        return dataclasses.replace(run, deadline_days=r.deadline_days, gpus_for_deadline=probe.gpus_for_deadline), None
     return plan_training(r.model, r.tokens, r.gpu, gpus, r.seq_len, deadline_days=r.deadline_days), None
 
 
@@ -396,7 +436,7 @@ def plan(scenario: Scenario, progress: ProgressFn | None = None) -> PlanResult:
     say = progress or (lambda _m: None)
     flat = s.capital.flat()
     sources = _sources(s)
-    caps = {a.id: a.supply_per_year for a in s.accelerators if a.supply_per_year is not None}
+    caps = {a.id: cap for a in s.accelerators if (cap := a.supply_cap) is not None}
     st = State.start([inst.amount_usd for _, _, inst in flat], caps, _site_power_W(s))
     horizon_h = held_hours(s.horizon_years)
     bindings: list[Binding] = []
@@ -451,43 +491,45 @@ def plan(scenario: Scenario, progress: ProgressFn | None = None) -> PlanResult:
 
     # growth pool
     growth: list[Take] = []
-    primary = next((mp for mp in models if mp.options), None)
+    primary: ModelPlan | None = next((mp for mp in models if mp.options), None)
     if s.capital.invest_surplus:
         ref = {o.gpu: float(o.accelerators) for o in primary.options} if primary else {}
         worst = max(ref.values(), default=1.0)
         pool = tuple((a.id, ref.get(a.id, worst * 1e3)) for a in s.accelerators)
-        takes, _, blk = fill(Need("growth pool", pool, horizon_h, unlimited=True), sources, st)
+        takes, _, blk = fill(Need(_GROWTH, pool, horizon_h, unlimited=True), sources, st)
         growth = takes
         if blk is not None:
             bindings.append(Binding(blk, "growth pool", _describe(blk, "the growth pool", st, sources, s,
                                                                   [a.id for a in s.accelerators])))
-    tok_per_gpu = {o.gpu: o.out_tok_s_per_gpu for o in primary.options} if primary else {}
     growth_lines = _lines(growth, sources, s)
 
-    # instruments, sites, supply
+    # when it comes online
     all_takes = every + growth
-    instruments = []
-    for i, (label, investor, inst) in enumerate(flat):
-        mine = [t for t in all_takes if sources[t.source].instrument == i]
-        busy = sum(t.busy_hours for t in mine)
-        spent = inst.amount_usd - st.money[i]
-        srcs = [sources[t.source] for t in mine]
-        instruments.append(InstrumentUse(
-            label=label, kind=inst.kind, investor=investor, amount_usd=inst.amount_usd, spent_usd=spent,
-            left_usd=st.money[i], accelerators=sum(t.accelerators for t in mine), gpu_hours=busy,
-            MW=sum(t.accelerators * sources[t.source].W for t in mine) / MEGA,
-            capex_usd=sum(t.accelerators * sources[t.source].tco.capex_usd for t in mine),
-            usd_per_gpu_hour=spent / busy if busy > 0 else None,
-            deploy_years=max((x.tco.inputs.build_time_years for x in srcs), default=0.0),
-            term_years=max((x.term_years for x in srcs), default=getattr(inst, "term_years", s.horizon_years)),
-            peak_out_tok_s=sum(t.accelerators * tok_per_gpu.get(t.gpu, 0.0) for t in mine),
-        ))
+    rates = _rates(s, models, primary)
+    timeline = schedule(
+        all_takes, sources, s, _site_power_W(s), rates,
+        peaks={m.name: m.peak_req_s for m in models if m.options},
+        runs={r.name: (r.wall_clock_days / _DAYS_PER_MONTH if r.plan and r.funded_fraction >= 1 - 1e-9 else None)
+              for r in runs},
+    )
+    met_month = dict(timeline.demand_met)
+    models = [_priced(m, met_month.get(m.name), s) for m in models]
+    started = {name: (begin, end) for name, begin, end in timeline.training}
+    runs = [dataclasses.replace(r, start_month=started.get(r.name, (None, None))[0],
+                                end_month=started.get(r.name, (None, None))[1]) for r in runs]
+
+    # instruments, sites, supply
+    instruments = [_instrument(i, label, investor, inst.amount_usd, st.money[i],
+                               getattr(inst, "term_years", s.horizon_years), inst.kind, all_takes, sources, rates,
+                               timeline)
+                   for i, (label, investor, inst) in enumerate(flat)]
+    growth_rate = rates.get(_GROWTH, {})
     sites = tuple(
         SiteUse(x.label, w0 / MEGA, (w0 - w) / MEGA, x.usd_per_kwh, x.pue)
         for x, w0, w in zip(s.sites, st.site_W, st.power_W, strict=True)
     )
     supply = tuple(
-        SupplyUse(a.id, a.supply_per_year, sum(t.accelerators for t in all_takes if t.gpu == a.id))
+        SupplyUse(a.id, a.supply_cap, sum(t.accelerators for t in all_takes if t.gpu == a.id))
         for a in s.accelerators
     )
     v = s.valuation
@@ -498,11 +540,71 @@ def plan(scenario: Scenario, progress: ProgressFn | None = None) -> PlanResult:
     return PlanResult(
         scenario=s, horizon_years=s.horizon_years, round_usd=s.capital.round_usd,
         spent_usd=s.capital.round_usd - left, left_usd=left, models=tuple(models), training=tuple(runs),
-        growth=growth_lines, growth_out_tok_s=sum(t.accelerators * tok_per_gpu.get(t.gpu, 0.0) for t in growth),
+        growth=growth_lines,
+        growth_out_tok_s=sum(t.accelerators * g.out_tok_s for t in growth if (g := growth_rate.get(t.gpu))),
         instruments=tuple(instruments), sites=sites, supply=supply, valuation=val,
-        implied_pre_money_usd=implied, bindings=tuple(bindings), binding=primary_binding,
+        implied_pre_money_usd=implied, bindings=tuple(bindings), binding=primary_binding, timeline=timeline,
         elapsed_s=time.perf_counter() - t0,
     )
+
+
+# ---------------------------------------------------------------- per instrument, per model
+
+_GROWTH = "growth pool"
+
+
+def _rates(s: Scenario, models: list[ModelPlan], primary: ModelPlan | None) -> dict[str, dict[str, Rate]]:
+    """Purpose -> accelerator -> what one makes at its SLO point (growth: the first served model's)."""
+    out: dict[str, dict[str, Rate]] = {}
+    for m in models:
+        out[m.name] = {o.gpu: Rate(o.req_s_per_gpu * (m.isl + m.osl), o.out_tok_s_per_gpu, o.req_s_per_gpu)
+                       for o in m.options}
+    if primary is not None:
+        out[_GROWTH] = out[primary.name]
+    return out
+
+
+def _instrument(i: int, label: str, investor: str | None, amount: float, left: float, term: float, kind: str,
+                takes: list[Take], sources: list[Source], rates: dict[str, dict[str, Rate]],
+                timeline: Timeline) -> InstrumentUse:
+    mine = [t for t in takes if sources[t.source].instrument == i]
+    busy = sum(t.busy_hours for t in mine)
+    spent = amount - left
+    tok_s = out_s = usd_tok = tokens = 0.0
+    for t in mine:
+        r = rates.get(t.purpose, {}).get(t.gpu)
+        if r is None:
+            continue  # training, or an accelerator no model is served on
+        tok_s += t.accelerators * r.tok_s
+        out_s += t.accelerators * r.out_tok_s
+        usd_tok += t.usd
+        tokens += t.busy_hours * HOUR * r.tok_s
+    tranches = [tr for tr in timeline.tranches if tr.instrument == i]
+    firsts = [tr.first_month for tr in tranches]
+    fulls = [tr.full_month for tr in tranches]
+    return InstrumentUse(
+        label=label, kind=kind, investor=investor, amount_usd=amount, spent_usd=spent, left_usd=left,
+        accelerators=sum(t.accelerators for t in mine), gpu_hours=busy,
+        MW=sum(t.accelerators * sources[t.source].W for t in mine) / MEGA,
+        capex_usd=sum(t.accelerators * sources[t.source].tco.capex_usd for t in mine),
+        usd_per_gpu_hour=spent / busy if busy > 0 else None, term_years=term,
+        peak_tok_s=tok_s, peak_out_tok_s=out_s, tokens_per_day=tok_s * _DAY_S,
+        usd_per_mtok=usd_tok / tokens * MEGA if tokens > 0 else None,
+        first_online_month=min((m for m in firsts if m is not None), default=None),
+        full_online_month=None if not fulls or None in fulls else max(m for m in fulls if m is not None),
+    )
+
+
+def _priced(m: ModelPlan, online: int | None, s: Scenario) -> ModelPlan:
+    """``m`` with its margin against the scenario's API price and the month its peak is carried."""
+    spec = next(x for x in s.models if x.name == m.name)
+    api = api_price(spec.api_price) if spec.api_price else None
+    margin = slo = None
+    if api is not None and m.fleet_usd_per_mtok_input is not None and m.fleet_usd_per_mtok_output is not None:
+        margin = margin_at(api, m.isl, m.osl, m.fleet_usd_per_mtok_input, m.fleet_usd_per_mtok_output)
+    if api is not None and m.usd_per_mtok_input is not None and m.usd_per_mtok_output is not None:
+        slo = margin_at(api, m.isl, m.osl, m.usd_per_mtok_input, m.usd_per_mtok_output)
+    return dataclasses.replace(m, api=api, margin=margin, margin_slo_point=slo, online_month=online)
 
 
 def _primary(bindings: list[Binding], left: float, s: Scenario) -> Binding:

@@ -5,7 +5,13 @@ Every block may carry ``sources``: a map from a field name to where its value co
 (a citation, or ``assumption: ...``), which the report prints next to the figure. The
 built-in default (``hierro/plan/data/default.yaml``) sources every assumption this way.
 
-Units are in the field names: ``_usd``, ``_MW``, ``_per_kwh``, ``_years``, ``_days``. Large
+When capacity comes online is set by each site's build-out (``construction_start_month``,
+``first_power_months``, ``build_MW_per_month``; defaults in the ``deployment`` block, else the
+sourced figures of ``econ/data/finance.yaml``), each accelerator's supply ramp
+(``supply_per_year`` or ``supply_per_quarter`` from ``first_delivery_month``) and each rented
+instrument's ``start_month``.
+
+Units are in the field names: ``_usd``, ``_MW``, ``_per_kwh``, ``_years``, ``_days``, ``_month(s)``. Large
 numbers may be written ``100e9`` (read as a float).
 
 A file that does not validate raises :class:`~hierro.errors.CatalogError` with one line naming
@@ -27,6 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hierro.catalog import read_yaml
+from hierro.econ import api_price
 from hierro.errors import CatalogError, HierroError
 from hierro.search import SloTarget, parse_slo
 
@@ -37,6 +44,7 @@ __all__ = [
     "CloudCredits",
     "ComputeContract",
     "Demand",
+    "Deployment",
     "Hybrid",
     "ModelDemand",
     "PlannerOptions",
@@ -73,18 +81,26 @@ class CashEquity(_Strict):
     preset: str = "hyperscaler-owned"
 
 
-class CloudCredits(_Strict):
+class _Rental(_Strict):
+    """Rented capacity bought with money: accelerator-hours of one accelerator in the provider's
+    cloud, available from ``start_month``."""
+
+    amount_usd: float = Field(ge=0)
+    investor: str | None = None
+    gpu: str
+    usd_per_gpu_hour: float | None = Field(default=None, gt=0)
+    start_month: float = Field(default=0.0, ge=0)
+    """Months after the round when the capacity is available (0: at once)."""
+
+
+class CloudCredits(_Rental):
     """Credits for accelerator-hours in the provider's cloud, at list price less a discount, or
     at a negotiated price."""
 
     kind: Literal["cloud_credits"]
-    amount_usd: float = Field(ge=0)
     label: str = "cloud credits"
-    investor: str | None = None
-    gpu: str
     provider: str | None = None
     """Catalog provider whose on-demand list price applies (None: the catalog median)."""
-    usd_per_gpu_hour: float | None = Field(default=None, gt=0)
     discount_vs_list: float | None = Field(default=None, ge=0, lt=1)
     term_years: float = Field(default=2.0, gt=0)
 
@@ -95,15 +111,11 @@ class CloudCredits(_Strict):
         return self
 
 
-class ComputeContract(_Strict):
+class ComputeContract(_Rental):
     """Reserved capacity at a contract price (default: SemiAnalysis' 3-year rental tier)."""
 
     kind: Literal["compute_contract"]
-    amount_usd: float = Field(ge=0)
     label: str = "compute contract"
-    investor: str | None = None
-    gpu: str
-    usd_per_gpu_hour: float | None = Field(default=None, gt=0)
     term_years: float = Field(default=3.0, gt=0)
 
 
@@ -165,8 +177,25 @@ class Accelerator(_Strict):
     price_usd: float | None = Field(default=None, gt=0)
     """Overrides the econ catalog's purchase price (same basis)."""
     supply_per_year: float | None = Field(default=None, ge=0)
-    """Units this buyer can take delivery of in a year; the fleet is deployed in the first year,
-    so this caps the fleet of this accelerator (owned and rented). None: no cap."""
+    """Units this buyer can take delivery of over the first year, evenly; this caps the fleet
+    of this accelerator (owned and rented). None (and no ``supply_per_quarter``): no cap."""
+    supply_per_quarter: list[Annotated[float, Field(ge=0)]] | None = Field(default=None, min_length=1)
+    """A delivery ramp instead: units per quarter from ``first_delivery_month``; caps the fleet
+    at their sum."""
+    first_delivery_month: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_supply(self) -> Accelerator:
+        if self.supply_per_year is not None and self.supply_per_quarter is not None:
+            raise ValueError("give supply_per_year or supply_per_quarter, not both")
+        return self
+
+    @property
+    def supply_cap(self) -> float | None:
+        """Units this buyer can take over the plan (None: no cap)."""
+        if self.supply_per_quarter is not None:
+            return float(sum(self.supply_per_quarter))
+        return self.supply_per_year
 
 
 class Site(_Strict):
@@ -177,6 +206,12 @@ class Site(_Strict):
     """Utility (all-in) power available to owned capacity."""
     usd_per_kwh: float | None = Field(default=None, ge=0)
     pue: float | None = Field(default=None, ge=1, le=3)
+    construction_start_month: float = Field(default=0.0, ge=-240, le=240)
+    """Months after the round when construction starts (negative: already under way)."""
+    first_power_months: float | None = Field(default=None, ge=0, le=240)
+    """Months from construction start to the first energised hall (None: ``deployment``'s)."""
+    build_MW_per_month: float | None = Field(default=None, gt=0)
+    """Utility MW energised per month after first power (None: ``deployment``'s)."""
 
     @model_validator(mode="after")
     def _named(self) -> Site:
@@ -234,6 +269,9 @@ class ModelDemand(_Strict):
     demand: Demand
     slo: dict[str, str] = Field(min_length=1)
     """e.g. {ttft_p99: 2s, tpot_p99: 50ms}."""
+    api_price: str | None = None
+    """A model of the dated public API price catalog (``econ/data/api_prices.yaml``) whose list
+    price the served tokens are compared with (the margin); None: no comparison."""
 
     @model_validator(mode="after")
     def _slos(self) -> ModelDemand:
@@ -242,6 +280,11 @@ class ModelDemand(_Strict):
                 parse_slo(f"{k}={v}")
             except HierroError as err:
                 raise ValueError(str(err)) from None
+        if self.api_price is not None:
+            try:
+                api_price(self.api_price)
+            except HierroError as err:
+                raise ValueError(f"api_price: {err}") from None
         return self
 
     def slo_targets(self) -> tuple[SloTarget, ...]:
@@ -279,6 +322,17 @@ class PlannerOptions(_Strict):
     seed: int = 0
 
 
+class Deployment(_Strict):
+    """How fast owned capacity comes online; None takes the sourced defaults of
+    ``econ/data/finance.yaml`` (``dc_first_power_months``, ``dc_build_MW_per_month``). A site's
+    own figures take precedence."""
+
+    first_power_months: float | None = Field(default=None, ge=0, le=240)
+    build_MW_per_month: float | None = Field(default=None, gt=0)
+    timeline_months: int | None = Field(default=None, ge=1, le=240)
+    """Months the timeline covers (None: the horizon, or longer if capacity is still coming)."""
+
+
 class Scenario(_Strict):
     name: str
     description: str = ""
@@ -290,6 +344,7 @@ class Scenario(_Strict):
     models: list[ModelDemand] = Field(default_factory=list)
     training: list[TrainingRun] = Field(default_factory=list)
     planner: PlannerOptions = Field(default_factory=PlannerOptions)
+    deployment: Deployment = Field(default_factory=Deployment)
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -313,11 +368,16 @@ class Scenario(_Strict):
         return self
 
 
+_KINDS = frozenset({"cash_equity", "cloud_credits", "compute_contract", "hybrid"})
+
+
 def _message(err: ValidationError, where: str) -> str:
     """One line per problem, each naming the file and the field."""
     parts = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("function-", "tagged-union")))
+        # pydantic puts the tag of a tagged union (an instrument's kind) in the path; the file has no such key
+        loc = ".".join(str(p) for p in e["loc"]
+                       if not str(p).startswith(("function-", "tagged-union")) and str(p) not in _KINDS)
         msg = str(e["msg"]).removeprefix("Value error, ")
         parts.append(f"{where}: {loc or '(top level)'}: {msg}")
     return "\n".join(parts)

@@ -12,8 +12,10 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 
+from hierro.econ import Margin
 from hierro.errors import HierroError
 from hierro.plan import FleetLine, ModelPlan, PlanResult
+from hierro.report.timeline import timeline_chart, timeline_dict, timeline_table
 
 __all__ = ["assumptions", "plan_dict", "plan_renderable", "write_charts"]
 
@@ -65,7 +67,17 @@ def _line(f: FleetLine) -> dict[str, Any]:
             "MW": f.MW, "usd_per_gpu_hour": f.usd_per_gpu_hour}
 
 
+def _margin(x: Margin | None) -> dict[str, Any] | None:
+    if x is None:
+        return None
+    return {"margin": x.margin, "input_margin": x.input_margin, "output_margin": x.output_margin,
+            "revenue_usd_per_request": x.revenue_usd_per_request, "cost_usd_per_request": x.cost_usd_per_request}
+
+
 def _model(m: ModelPlan) -> dict[str, Any]:
+    api = None if m.api is None else {
+        "model": m.api.model, "provider": m.api.provider, "input_usd_per_mtok": m.api.input_usd_per_mtok,
+        "output_usd_per_mtok": m.api.output_usd_per_mtok, "as_of": str(m.api.as_of), "source": m.api.source}
     return {
         "name": m.name, "model": m.model_id, "isl": m.isl, "osl": m.osl,
         "mean_req_s": m.mean_req_s, "peak_req_s": m.peak_req_s, "peak_to_mean": m.peak_to_mean,
@@ -88,6 +100,10 @@ def _model(m: ModelPlan) -> dict[str, Any]:
         ],
         "rejected": [{"gpu": g, "reason": r} for g, r in m.rejected],
         "binding": None if m.binding is None else m.binding.detail,
+        "online_month": m.online_month,
+        "api_price": api,
+        "margin_fleet_mean_load": _margin(m.margin),
+        "margin_slo_point": _margin(m.margin_slo_point),
     }
 
 
@@ -103,6 +119,7 @@ def plan_dict(res: PlanResult) -> dict[str, Any]:
         "accelerators": res.accelerators,
         "MW": res.MW,
         "owned_MW": res.owned_MW,
+        "served_month": res.served_month,
         "binding": {"constraint": res.binding.constraint, "scope": res.binding.scope, "detail": res.binding.detail},
         "bindings": [{"constraint": b.constraint, "scope": b.scope, "detail": b.detail} for b in res.bindings],
         "models": [_model(m) for m in res.models],
@@ -110,6 +127,7 @@ def plan_dict(res: PlanResult) -> dict[str, Any]:
             {"name": t.name, "model": t.plan.model_id if t.plan else None, "gpu": t.gpu_id, "gpus": t.gpus,
              "wall_clock_days": t.wall_clock_days, "gpu_hours": t.gpu_hours, "funded_fraction": t.funded_fraction,
              "usd": t.usd, "MW": t.MW, "energy_MWh": t.energy_MWh, "mfu": t.plan.mfu if t.plan else None,
+             "start_month": t.start_month, "end_month": t.end_month,
              "fleet": [_line(f) for f in t.fleet], "binding": None if t.binding is None else t.binding.detail}
             for t in res.training
         ],
@@ -120,8 +138,9 @@ def plan_dict(res: PlanResult) -> dict[str, Any]:
             {"label": i.label, "kind": i.kind, "investor": i.investor, "amount_usd": i.amount_usd,
              "spent_usd": i.spent_usd, "left_usd": i.left_usd, "accelerators": i.accelerators,
              "gpu_hours": i.gpu_hours, "MW": i.MW, "capex_usd": i.capex_usd,
-             "usd_per_gpu_hour": i.usd_per_gpu_hour, "deploy_years": i.deploy_years, "term_years": i.term_years,
-             "peak_out_tok_s_first_model": i.peak_out_tok_s}
+             "usd_per_gpu_hour": i.usd_per_gpu_hour, "term_years": i.term_years, "peak_tok_s": i.peak_tok_s,
+             "peak_out_tok_s": i.peak_out_tok_s, "tokens_per_day": i.tokens_per_day, "usd_per_mtok": i.usd_per_mtok,
+             "first_online_month": i.first_online_month, "full_online_month": i.full_online_month}
             for i in res.instruments
         ],
         "sites": [{"site": s.label, "power_MW": s.power_MW, "used_MW": s.used_MW, "usd_per_kwh": s.usd_per_kwh,
@@ -133,6 +152,7 @@ def plan_dict(res: PlanResult) -> dict[str, Any]:
             "reported_post_money_usd": res.scenario.valuation.reported_post_money_usd,
             "implied_pre_money_usd": res.implied_pre_money_usd,
         },
+        "timeline": timeline_dict(res.timeline),
         "assumptions": [{"field": f, "value": val, "source": s} for f, val, s in assumptions(res)],
         "elapsed_s": res.elapsed_s,
     }
@@ -153,7 +173,7 @@ def plan_renderable(res: PlanResult, *, show_assumptions: bool = True) -> Group:
         f"[bold]{sc.name}[/]\n{sc.description}\n"
         f"round {_b(res.round_usd)} over {res.horizon_years:g} years: spent {_b(res.spent_usd)}, left "
         f"{_b(res.left_usd)}; {_n(res.accelerators)} accelerators, {res.MW:,.0f} MW all-in "
-        f"({res.owned_MW:,.0f} MW owned on the sites)",
+        f"({res.owned_MW:,.0f} MW owned on the sites)\n{_served(res)}",
         title="hierro plan", expand=False,
     ))
     colour = {"money": "yellow", "power": "red", "supply": "magenta", "latency": "cyan", "deadline": "cyan"}
@@ -192,10 +212,12 @@ def plan_renderable(res: PlanResult, *, show_assumptions: bool = True) -> Group:
     parts.append(t)
 
     if res.training:
-        t = _table("Training", "run", "cluster", "days", "GPU-hours", "funded", "cost", "MW", "MWh", "MFU")
+        t = _table("Training", "run", "cluster", "days", "months", "GPU-hours", "funded", "cost", "MW", "MWh", "MFU")
         for r in res.training:
             t.add_row(r.name + (f"\n[dim]{r.plan.model_id}, {r.plan.tokens:.3g} tokens[/]" if r.plan else ""),
-                      f"{_n(r.gpus)} {r.gpu_id}", f"{r.wall_clock_days:,.1f}", f"{r.gpu_hours / 1e6:,.2f}M",
+                      f"{_n(r.gpus)} {r.gpu_id}", f"{r.wall_clock_days:,.1f}",
+                      "-" if r.start_month is None or r.end_month is None else f"{r.start_month}-{r.end_month:.1f}",
+                      f"{r.gpu_hours / 1e6:,.2f}M",
                       f"{r.funded_fraction:.0%}", _b(r.usd), f"{r.MW:,.1f}", _n(r.energy_MWh),
                       f"{r.plan.mfu:.0%}" if r.plan else "-")
         parts.append(t)
@@ -212,13 +234,36 @@ def plan_renderable(res: PlanResult, *, show_assumptions: bool = True) -> Group:
         parts.append(t)
 
     t = _table("Capital by instrument", "instrument", "investor", "amount", "spent", "left", "accelerators",
-               "GPU-hours", "$/GPU-h", "MW", "capex", "deploy")
+               "$/GPU-h", "capex")
     for i in res.instruments:
         t.add_row(i.label, i.investor or "-", _b(i.amount_usd), _b(i.spent_usd), _b(i.left_usd),
-                  _n(i.accelerators), f"{i.gpu_hours / 1e9:,.2f}B",
-                  "-" if i.usd_per_gpu_hour is None else f"${i.usd_per_gpu_hour:.2f}", f"{i.MW:,.0f}",
-                  _b(i.capex_usd), f"{i.deploy_years:g} y")
+                  _n(i.accelerators), "-" if i.usd_per_gpu_hour is None else f"${i.usd_per_gpu_hour:.2f}",
+                  _b(i.capex_usd))
     parts.append(t)
+
+    t = _table("What each instrument buys (tokens at the SLO point of what its accelerators serve; "
+               "growth pool at the first model's)", "instrument", "GPU-hours", "MW", "peak tok/s", "tokens/day",
+               "$/Mtok", "online (first-all)")
+    for i in res.instruments:
+        t.add_row(i.label, f"{i.gpu_hours / 1e9:,.2f}B", f"{i.MW:,.0f}", f"{i.peak_tok_s / 1e6:,.1f}M",
+                  f"{i.tokens_per_day / 1e12:,.1f}T", _mtok(i.usd_per_mtok), _months(i.first_online_month,
+                                                                                       i.full_online_month))
+    parts.append(t)
+
+    priced = [m for m in res.models if m.api is not None]
+    if priced:
+        t = _table("Margin against a dated public API price (revenue at its list price per request of the model's "
+                   "shape; cost of the fleet at mean load, and at the SLO point)", "model", "compared with",
+                   "API $/Mtok in/out", "cost $/Mtok in/out", "margin (fleet)", "margin (SLO point)")
+        for m in priced:
+            assert m.api is not None
+            t.add_row(m.name, f"{m.api.model} ({m.api.provider}, {m.api.as_of})",
+                      f"${m.api.input_usd_per_mtok:g}/${m.api.output_usd_per_mtok:g}",
+                      f"{_mtok(m.fleet_usd_per_mtok_input)}/{_mtok(m.fleet_usd_per_mtok_output)}",
+                      _pct(m.margin), _pct(m.margin_slo_point))
+        parts.append(t)
+
+    parts.append(timeline_table(res))
 
     t = _table("Power and supply", "limit", "available", "used")
     for s in res.sites:
@@ -252,6 +297,21 @@ def plan_renderable(res: PlanResult, *, show_assumptions: bool = True) -> Group:
     return Group(*parts)
 
 
+def _served(res: PlanResult) -> str:
+    m = res.served_month
+    if m is None:
+        return "[bold]peak demand is never fully met[/] (see what binds)"
+    return f"peak demand of every model first met in month {m} after the round"
+
+
+def _months(first: int | None, full: int | None) -> str:
+    return f"{'-' if first is None else first}-{'-' if full is None else full}"
+
+
+def _pct(x: Margin | None) -> str:
+    return "-" if x is None else f"{x.margin:.0%}"
+
+
 def _by_gpu(lines: tuple[FleetLine, ...]) -> dict[str, float]:
     out: dict[str, float] = {}
     for f in lines:
@@ -277,7 +337,8 @@ def _save(fig: Any, path: Path) -> None:
 
 def write_charts(res: PlanResult, out_dir: Path) -> list[Path]:
     """capital.png (spend by instrument and purpose), fleet.png (accelerators by kind and purpose),
-    cost_latency.png ($/Mtok output vs TPOT p99 per configuration)."""
+    cost_latency.png ($/Mtok output vs TPOT p99 per configuration), timeline.png (capacity online
+    by month)."""
     try:
         import matplotlib
 
@@ -336,4 +397,5 @@ def write_charts(res: PlanResult, out_dir: Path) -> list[Path]:
     _save(fig, path)
     plt.close(fig)
     written.append(path)
+    written.append(timeline_chart(res, out_dir / "timeline.png", plt, _save))
     return written
