@@ -70,6 +70,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 
 HW_FAMILIES = ("hopper", "blackwell", "blackwell-ultra", "cdna3", "cdna4", "ampere", "ada")
 FW_FAMILIES = ("vllm", "sglang", "trtllm", "atom")
+MOE_WEIGHT_DTYPES = ("bf16", "fp8", "fp4", "int4")
 SOFT_L1_SCALE = 0.1
 PRIOR_WEIGHT = 1e-3
 EFF_MIN = 0.2
@@ -82,13 +83,13 @@ REQUEST_OVERHEAD_MAX_S = 0.25
 
 @dataclass(frozen=True)
 class Param:
-    """One fitted number, written as entries ``(family, framework, op_class)`` of ``attr``
-    (``compute``, ``memory``, ``latency_s``), or, for ``attr == "ttft"``, as the per-request
-    overhead of the framework family ``patterns[0][1]``."""
+    """One fitted number, written as entries ``(family, framework, op_class[, dtype])`` of
+    ``attr`` (``compute``, ``memory``, ``latency_s``), or, for ``attr == "ttft"``, as the
+    per-request overhead of the framework family ``patterns[0][1]``."""
 
     name: str
     attr: str
-    patterns: tuple[tuple[str, str, str], ...]
+    patterns: tuple[tuple[str, ...], ...]
 
     @property
     def is_efficiency(self) -> bool:
@@ -108,9 +109,10 @@ class Param:
         if self.attr == "ttft":
             return ()
         return tuple(
-            EfficiencyEntry(family=f, framework=w, op_class=o, note=f"fitted: {self.name}",
-                            **{self.attr: value})
-            for f, w, o in self.patterns
+            EfficiencyEntry(family=pat[0], framework=pat[1], op_class=pat[2],
+                            dtype=pat[3] if len(pat) > 3 else "*",
+                            note=f"fitted: {self.name}", **{self.attr: value})
+            for pat in self.patterns
         )
 
 
@@ -119,9 +121,14 @@ def parameters() -> tuple[Param, ...]:
     out: list[Param] = []
     for h in HW_FAMILIES:
         out.append(Param(f"{h}.gemm.compute", "compute", ((h, "*", "gemm"),)))
-        out.append(Param(f"{h}.memory", "memory",
-                         ((h, "*", "gemm"), (h, "*", "moe"), (h, "*", "attn_decode"))))
+        out.append(Param(f"{h}.memory", "memory", ((h, "*", "gemm"), (h, "*", "attn_decode"))))
         out.append(Param(f"{h}.moe.compute", "compute", ((h, "*", "moe"),)))
+    # A fused MoE kernel streams many small expert matrices with their quantisation scales
+    # (block-scaled FP8, NVFP4/MXFP4 micro-blocks, group-wise INT4 dequantised in the kernel):
+    # the fraction of HBM bandwidth it reaches depends on the weight format more than on the
+    # chip, so it is one number per format, shared by every hardware family.
+    for dt in MOE_WEIGHT_DTYPES:
+        out.append(Param(f"moe.memory.{dt}", "memory", (("*", "*", "moe", dt),)))
     for w in FW_FAMILIES:
         out.append(Param(f"{w}.step_overhead", "latency_s", (("*", w, "overhead"),)))
         out.append(Param(f"{w}.request_overhead", "ttft", (("*", w, "*"),)))
