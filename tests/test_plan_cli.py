@@ -31,7 +31,8 @@ def test_plan_json_and_charts(tmp_path: Path) -> None:
     assert code == 0, text
     d = json.loads(text)
     for key in ("round_usd", "spent_usd", "left_usd", "binding", "models", "training", "instruments", "sites",
-                "supply", "valuation", "assumptions", "growth", "files", "timeline", "served_month"):
+                "supply", "valuation", "assumptions", "growth", "files", "timeline", "served_month",
+                "horizon_tokens", "horizon_usd_per_mtok", "steady_usd_per_mtok"):
         assert key in d, key
     assert d["spent_usd"] + d["left_usd"] == round_usd_close(d["round_usd"], d["spent_usd"] + d["left_usd"])
     assert d["binding"]["constraint"] in ("money", "power", "supply", "latency", "deadline", "none")
@@ -59,6 +60,7 @@ def test_plan_tables_with_override() -> None:
     assert code == 0, text
     assert "binds:" in text and "Serving at peak" in text and "Valuation" in text
     assert "Deployment timeline" in text and "What each instrument buys" in text
+    assert "Tokens over the 4-year horizon" in text
 
 
 def test_bad_file_exit_2(tmp_path: Path) -> None:

@@ -52,8 +52,10 @@ def test_default_plan_is_consistent(default_plan: PlanResult) -> None:
     # when it comes online: every model's peak is carried in some month, the timeline covers the horizon
     tl = r.timeline
     assert r.served_month is not None and len(tl.months) - 1 >= 48
-    assert tl.accelerators[-1] == pytest.approx(r.accelerators - sum(t.gpus for t in r.training), rel=1e-6)
-    assert max(tl.MW) <= r.MW * (1 + 1e-9)
+    # a rental is online only within its term: at month 47 owned capacity and the 4-year contract, not the credits
+    last = [i.accelerators for i in r.instruments if i.kind == "cash_equity" or i.term_years * 12 > 47]
+    assert tl.accelerators[47] == pytest.approx(sum(last) - sum(t.gpus for t in r.training), rel=1e-6)
+    assert max(tl.accelerators) <= r.accelerators * (1 + 1e-9) and max(tl.MW) <= r.MW * (1 + 1e-9)
     for t in r.training:
         assert t.start_month is not None and t.end_month == pytest.approx(t.start_month + t.wall_clock_days / 30.4375)
     # per instrument: tokens at the SLO point, effective $/Mtok, time to deploy
@@ -64,6 +66,19 @@ def test_default_plan_is_consistent(default_plan: PlanResult) -> None:
             assert i.first_online_month == 0  # the default's credits and contract start at once
     cash = [i for i in r.instruments if i.kind == "cash_equity"]
     assert all(i.full_online_month is not None and i.full_online_month > 0 for i in cash)  # halls and deliveries
+    # time-consistent: the 2-year credits pay for 24 months of each accelerator they rent, no more
+    credits = next(i for i in r.instruments if i.kind == "cloud_credits")
+    assert credits.gpu_hours == pytest.approx(credits.accelerators * 24 * 730.5, rel=1e-9)
+    assert credits.spent_usd == pytest.approx(credits.amount_usd, rel=1e-6)
+    # cash pays for fewer hours than four years of what it buys: it comes online later
+    for i in cash:
+        assert i.gpu_hours < i.accelerators * 48 * 730.5
+    # tokens over the horizon: the serving fleets hold to the horizon's end from month 0, so both bases agree
+    for m in r.models:
+        assert m.peak_months == pytest.approx(48.0) and m.horizon_tokens == pytest.approx(
+            m.mean_req_s * (m.isl + m.osl) * 48 * 730.5 * 3600, rel=1e-9)
+        assert m.horizon_usd_per_mtok == pytest.approx(m.fleet_usd_per_mtok, rel=1e-6)
+    assert r.horizon_usd_per_mtok == pytest.approx(r.steady_usd_per_mtok, rel=1e-6)
     # margins against the named dated API prices
     by = {m.name: m for m in r.models}
     assert by["consumer assistant"].api is not None and by["consumer assistant"].api.model == "deepseek-v3.2"
@@ -138,7 +153,8 @@ def test_small_power_binds_power() -> None:
 def test_contract_start_and_site_build_set_when_demand_is_met() -> None:
     d = _small(sites=[{"name": "hall", "power_MW": 30, "first_power_months": 4, "build_MW_per_month": 10}])
     d["capital"]["instruments"][0]["amount_usd"] = 0.9995e9
-    d["capital"]["instruments"][1].update(start_month=6, amount_usd=0.5e6)  # a small contract: cash builds the rest
+    # a small contract lasting past the horizon's end (months 6-54): cash builds the rest
+    d["capital"]["instruments"][1].update(start_month=6, amount_usd=0.5e6, term_years=4)
     d["valuation"]["investors"] = {"fund": 0.9995e9, "cloud": 0.5e6}
     d["capital"]["invest_surplus"] = False
     r = plan(scenario_from_dict(d))
@@ -162,3 +178,22 @@ def test_supply_and_money_bind() -> None:
     r = plan(_scaled(_small(), 1e-4))
     assert r.binding.constraint == "money" and r.left_usd == pytest.approx(0.0, abs=1.0)
     assert 0 < r.models[0].served_fraction < 1
+
+
+def test_credits_serve_only_within_their_term() -> None:
+    d = _small()
+    d["capital"]["instruments"] = [{"kind": "cloud_credits", "label": "credits", "investor": "cloud",
+                                    "amount_usd": 1e9, "gpu": "h100-sxm", "term_years": 1}]
+    d["valuation"]["investors"] = {"cloud": 1e9}
+    d["capital"]["invest_surplus"] = False
+    r = plan(scenario_from_dict(d))
+    m, credits = r.models[0], r.instruments[0]
+    assert m.served_fraction == pytest.approx(1.0) and m.online_month == 0
+    assert m.peak_months == pytest.approx(12.0)  # the credits' year, then nothing serves it
+    hours = 12 * 730.5
+    assert m.horizon_tokens == pytest.approx(m.mean_req_s * (m.isl + m.osl) * hours * 3600, rel=1e-9)
+    assert credits.gpu_hours == pytest.approx(credits.accelerators * hours, rel=1e-9)
+    assert m.usd == pytest.approx(credits.spent_usd) and r.left_usd > 0  # a year of the fleet, not four
+    assert m.horizon_usd_per_mtok == pytest.approx(m.fleet_usd_per_mtok, rel=1e-6)
+    tl = r.timeline
+    assert tl.accelerators[11] == pytest.approx(m.accelerators) and tl.accelerators[12] == 0

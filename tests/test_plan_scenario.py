@@ -134,3 +134,11 @@ def test_supply_cap_is_the_ramp_total() -> None:
     d = _default_dict()
     d["accelerators"][0].pop("supply_per_year")
     assert scenario_from_dict(d).accelerators[0].supply_cap is None
+
+
+def test_a_rental_starting_after_the_horizon_is_refused() -> None:
+    with pytest.raises(CatalogError, match=r"capital\.instruments\.0\.parts\.2\.start_month: 60 is at or after the "
+                                           r"end of the horizon \(month 48\)"):
+        load_scenario(None, ["capital.instruments.0.parts.2.start_month=60"])
+    s = load_scenario(None, ["capital.instruments.0.parts.2.start_month=47", "horizon_years=4"])
+    assert s.capital.flat()[2][2].kind == "compute_contract"

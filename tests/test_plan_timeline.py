@@ -1,134 +1,136 @@
-"""Deployment timeline: rented capacity at its start, owned capacity within energised power and
-delivered supply, monotone capacity, training runs held for their wall-clock time, and the month
-demand is met (``schedule`` on hand-built allocations, no search)."""
+"""Deployment timeline: purchases online from the month the allocation says (owned) or their
+start (rented) until their term ends, training runs held for their wall-clock time, the month
+demand is met, and the tokens delivered over the horizon (``schedule`` on hand-built
+purchases, and on the allocation's, no search)."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hierro.econ import build_out, supply_ramp, tco_for
+from hierro.econ import tco_for
 from hierro.plan import Scenario, scenario_from_dict
-from hierro.plan.allocate import Source, Take
-from hierro.plan.timeline import Rate, Timeline, schedule
+from hierro.plan.allocate import HOURS_PER_MONTH, Need, Source, State, Take, fill
+from hierro.plan.install import Installer
+from hierro.plan.timeline import Rate, Timeline, build_outs, ramps, schedule
 
 GPU = "h100-sxm"
 OWNED = tco_for(GPU, "neocloud-owned")
 RENTED = tco_for(GPU, "rental-3yr")
 RATE = Rate(tok_s=2000.0, out_tok_s=400.0, req_s=1.0)
+H = 48.0
 
 
-def _scenario(start: float, power_MW: float, first: float, rate: float, quarters: list[float]) -> Scenario:
+def _scenario(start: float = 6.0, term: float = 2.0, power_MW: float = 10.0, first: float = 5.0,
+              rate: float = 2.0) -> Scenario:
     return scenario_from_dict({
         "name": "t",
         "capital": {"round_usd": 1e9, "instruments": [
             {"kind": "cash_equity", "label": "cash", "amount_usd": 0.6e9},
-            {"kind": "compute_contract", "label": "contract", "amount_usd": 0.4e9, "gpu": GPU, "start_month": start},
+            {"kind": "compute_contract", "label": "contract", "amount_usd": 0.4e9, "gpu": GPU, "start_month": start,
+             "term_years": term},
         ]},
         "valuation": {"pre_money_usd": 4e9, "investors": {"fund": 1e9}},
-        "accelerators": [{"id": GPU, "supply_per_quarter": quarters}],
+        "accelerators": [{"id": GPU, "supply_per_quarter": [400, 400, 400, 400]}],
         "sites": [{"name": "hall", "power_MW": power_MW, "first_power_months": first, "build_MW_per_month": rate}],
     })
 
 
-def _sources() -> list[Source]:
+def _sources(start: float = 6.0, term: float = 2.0) -> list[Source]:
     return [Source(0, "cash", "cash_equity", None, GPU, 0, OWNED, 4.0),
-            Source(1, "contract", "compute_contract", None, GPU, None, RENTED, 3.0)]
+            Source(1, "contract", "compute_contract", None, GPU, None, RENTED, term, start)]
 
 
-def _take(purpose: str, source: int, n: float) -> Take:
-    return Take(purpose, source, GPU, n, 1000.0, 1000.0, 1e6, "need")
+def _held(purpose: str, source: int, n: float, month: float, end: float) -> Take:
+    return Take(purpose, source, GPU, n, month, end, (end - month) * HOURS_PER_MONTH, 0.0, 0.0, "need")
 
 
-def _run(start: float = 6.0, first: float = 5.0, rate: float = 2.0, rented: float = 300.0,
-         owned: tuple[float, float, float] = (500.0, 400.0, 256.0), quarters: list[float] | None = None,
-         peak: float = 700.0, run_months: float | None = 2.0) -> tuple[Timeline, Scenario]:
-    chat, train, growth = owned
-    need_W = (chat + train + growth) * OWNED.all_in_W
-    s = _scenario(start, need_W / 1e6 * 1.0001, first, rate, quarters or [400, 400, 400, 400])
-    takes = [_take("chat", 1, rented), _take("chat", 0, chat), _take("run", 0, train), _take("growth pool", 0, growth)]
+def _run(start: float = 6.0, term: float = 2.0, run_months: float | None = 2.0,
+         run_month: int = 9) -> tuple[Timeline, Scenario]:
+    s = _scenario(start, term)
+    end = min(start + 12 * term, H)
+    takes = [_held("chat", 1, 300.0, start, end), _held("chat", 0, 200.0, 8, H), _held("chat", 0, 200.0, 10, H),
+             Take("run", 0, GPU, 100.0, run_month, None, 0.0, 0.0, 0.0, "need"),
+             Take("run", 0, GPU, 100.0, run_month + 2, None, 0.0, 0.0, 0.0, "need"),
+             _held("growth pool", 0, 256.0, 12, H)]
     rates: dict[str, dict[str, Rate]] = {"chat": {GPU: RATE}, "growth pool": {GPU: RATE}}
-    tl = schedule(takes, _sources(), s, [need_W * 1.0001], rates, peaks={"chat": peak},
-                  runs={"run": run_months})
+    tl = schedule(takes, _sources(start, term), s, [10e6], rates, peaks={"chat": 700.0}, runs={"run": run_months},
+                  demand={"chat": (500.0, 1000.0)})
     return tl, s
 
 
-def _by(tl: Timeline, purpose: str, site: bool) -> list[Any]:
-    return [t for t in tl.tranches if t.purpose == purpose and (t.site is not None) == site]
-
-
-def test_rented_online_at_its_start_owned_after_first_power() -> None:
-    tl, s = _run(start=6.0, first=5.0)
-    rented = _by(tl, "chat", site=False)[0]
-    assert rented.first_month == rented.full_month == 6
-    assert all(v == 0 for v in rented.online[:6]) and rented.online[6] == 300
-    owned = _by(tl, "chat", site=True)[0]
-    assert owned.first_month is not None and owned.first_month > 5  # no power before month 5
-    # demand (700 req/s at 1 req/s per accelerator) needs the contract and 400 owned units
-    cap = [r + o for r, o in zip(rented.online, owned.online, strict=True)]
-    met = dict(tl.demand_met)["chat"]
-    assert met is not None and cap[met] >= 700 and all(c < 700 for c in cap[:met])
-    assert tl.served_month == met
+def test_rented_online_within_its_term_owned_from_its_month() -> None:
+    tl, s = _run(start=6.0, term=2.0)
+    rented = next(t for t in tl.tranches if t.purpose == "chat" and t.site is None)
+    assert rented.first_month == rented.full_month == 6 and rented.end_month == 30
+    assert all(v == 0 for v in rented.online[:6]) and all(v == 300 for v in rented.online[6:30])
+    assert all(v == 0 for v in rented.online[30:])  # the term is over
+    owned = next(t for t in tl.tranches if t.purpose == "chat" and t.site is not None)
+    assert owned.first_month == 8 and owned.full_month == 10 and owned.end_month is None
+    assert owned.online[9] == 200 and owned.online[-1] == 400
+    # the peak (700 req/s at 1 req/s per accelerator) is carried from month 10 to month 30
+    assert dict(tl.demand_met)["chat"] == 10 and tl.served_month == 10
+    (_, tokens, at_peak), = tl.delivered
+    assert at_peak == pytest.approx(20.0)
+    # served req/s = 500 x min(1, capacity / 700): 0 until 6, 300 until 8, 500 until 10, 700 until 30, then 400
+    req_months = (0 * 6 + 300 * 2 + 500 * 2 + 700 * 20 + 400 * 18) / 700 * 500
+    assert tokens == pytest.approx(req_months * 1000 * HOURS_PER_MONTH * 3600)
     assert len(tl.months) - 1 >= s.horizon_years * 12
 
 
 def test_training_holds_its_cluster_then_leaves() -> None:
-    tl, _ = _run()
-    run = _by(tl, "run", site=True)[0]
+    tl, _ = _run(run_months=2.0, run_month=9)
+    run = next(t for t in tl.tranches if t.purpose == "run")
     (_, begin, end), = tl.training
-    assert begin is not None and end is not None
-    assert begin == run.full_month and end == pytest.approx(begin + 2.0)
-    assert all(v == 0 for v in run.online[math.ceil(end):])
-    assert run.online[begin] == pytest.approx(400)
+    assert begin == 11 and end == pytest.approx(13.0)  # when the whole cluster is online
+    assert run.first_month == 9 and run.full_month == 11
+    assert all(v == 0 for v in run.online[:11]) and run.online[11] == 200 and all(v == 0 for v in run.online[13:])
     unfunded, _ = _run(run_months=None)
     assert unfunded.training == (("run", None, None),)
 
 
+def test_a_run_past_its_rented_term_never_starts() -> None:
+    s = _scenario(start=0.0, term=1.0)
+    takes = [Take("run", 1, GPU, 100.0, 0.0, None, 0.0, 0.0, 0.0, "need"),
+             Take("run", 0, GPU, 100.0, 11, None, 0.0, 0.0, 0.0, "need")]
+    tl = schedule(takes, _sources(0.0, 1.0), s, [10e6], {}, peaks={}, runs={"run": 2.0})
+    assert tl.training == (("run", None, None),)  # would run 11-13, the contract ends at 12
+
+
 @settings(max_examples=40, deadline=None)
-@given(
-    start=st.floats(0, 24), first=st.floats(0, 30), rate=st.floats(0.05, 50),
-    rented=st.floats(0, 2000), owned=st.tuples(st.floats(1, 800), st.floats(1, 800), st.floats(1, 800)),
-    quarters=st.lists(st.floats(50, 1000), min_size=1, max_size=6),
-)
-def test_owned_capacity_stays_within_power_and_deliveries(
-    start: float, first: float, rate: float, rented: float, owned: tuple[float, float, float], quarters: list[float],
-) -> None:
-    total = sum(quarters)
-    scale = min(1.0, total / max(sum(owned) + rented, 1e-9))  # the allocation respects the supply cap
-    owned = (owned[0] * scale, owned[1] * scale, owned[2] * scale)
-    tl, _ = _run(start, first, rate, rented * scale, owned, quarters, run_months=1.5)
-    site = build_out(sum(owned) * OWNED.all_in_W * 1.0001, first_power_months=first, build_MW_per_month=rate)
-    ramp = supply_ramp(per_quarter=quarters)
-    installed = [0.0] * len(tl.months)  # owned accelerators installed (training included, before it ends)
-    for tr in tl.tranches:
-        if tr.site is None:
-            continue
-        for t in tl.months:
-            installed[t] += tr.online[t]
-    rented_online = [sum(tr.online[t] for tr in tl.tranches if tr.site is None) for t in tl.months]
+@given(pieces=st.lists(st.tuples(st.integers(0, 1), st.floats(1, 500), st.floats(0, 60), st.floats(0.5, 60)),
+                       min_size=1, max_size=6))
+def test_capacity_and_tokens_follow_the_purchases(pieces: list[tuple[int, float, float, float]]) -> None:
+    s = _scenario()
+    takes = [_held("chat", k, n, month if k else math.floor(month), month + length if k else H)
+             for k, n, month, length in pieces]
+    tl = schedule(takes, _sources(), s, [10e6], {"chat": {GPU: RATE}}, peaks={"chat": 700.0}, runs={},
+                  demand={"chat": (500.0, 1000.0)})
     for t in tl.months:
-        assert installed[t] * OWNED.all_in_W <= site.online_W(t) * (1 + 1e-9) + 1e-6
-        assert installed[t] <= ramp.delivered(t) + 1e-6
-        if t > 0 and installed[t] > installed[t - 1] + 1e-9:  # owned installs only from deliveries rented left
-            assert installed[t] + rented_online[t] <= ramp.delivered(t) + 1e-6
-    for tr in tl.tranches:
-        if tr.purpose != "run":
-            assert all(b >= a - 1e-9 for a, b in zip(tr.online, tr.online[1:], strict=False))
-            assert tr.full_month is not None  # power and supply suffice, so everything comes online
-        assert tl.months[-1] >= (tr.full_month or 0)
-    for t in tl.months:
-        assert tl.tokens_per_day[t] == pytest.approx(
-            sum(tr.online[t] for tr in tl.tranches if tr.purpose != "run") * RATE.tok_s * 86400)
+        on = sum(x.accelerators for x in takes
+                 if x.month <= t + 1e-9 and (_sources()[x.source].owned or t < (x.end_month or 0) - 1e-9))
+        assert tl.accelerators[t] == pytest.approx(on)
+        assert tl.tokens_per_day[t] == pytest.approx(on * RATE.tok_s * 86400)
+    (_, tokens, at_peak), = tl.delivered
+    assert 0 <= at_peak <= H
+    assert 0 <= tokens <= 500.0 * 1000 * H * HOURS_PER_MONTH * 3600 * (1 + 1e-9)
 
 
 @settings(max_examples=25, deadline=None)
 @given(first=st.floats(0, 20), delay=st.floats(0, 20), rate=st.floats(0.5, 50))
 def test_later_power_never_meets_demand_earlier(first: float, delay: float, rate: float) -> None:
-    early, _ = _run(start=0.0, first=first, rate=rate)
-    late, _ = _run(start=0.0, first=first + delay, rate=rate)
-    a, b = dict(early.demand_met)["chat"], dict(late.demand_met)["chat"]
-    assert a is not None and b is not None and b >= a
+    def met(first_power: float) -> int | None:
+        s = _scenario(power_MW=10.0, first=first_power, rate=rate)
+        srcs = _sources()
+        site_W = [10e6]
+        st_ = State.start([1e9, 0.0], {GPU: 1600.0}, site_W, H, Installer(ramps(s), build_outs(s, site_W)))
+        takes, _, _ = fill(Need("chat", ((GPU, 700.0),)), srcs, st_)
+        tl = schedule(takes, srcs, s, site_W, {"chat": {GPU: RATE}}, peaks={"chat": 700.0}, runs={})
+        return dict(tl.demand_met)["chat"]
+
+    a, b = met(first), met(first + delay)
+    if b is not None:
+        assert a is not None and b >= a

@@ -6,7 +6,8 @@ which constraint binds. Scenarios are YAML files (:mod:`hierro.plan.scenario`); 
 one is :func:`default_scenario`. Nothing is read or computed at import.
 """
 
-from hierro.plan.planner import (
+from hierro.plan.planner import plan
+from hierro.plan.result import (
     Binding,
     FleetLine,
     InstrumentUse,
@@ -15,7 +16,6 @@ from hierro.plan.planner import (
     SiteUse,
     SupplyUse,
     TrainingFunding,
-    plan,
 )
 from hierro.plan.scenario import (
     Scenario,

@@ -33,7 +33,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hierro.catalog import read_yaml
-from hierro.econ import api_price
+from hierro.econ import MONTHS_PER_YEAR, api_price
 from hierro.errors import CatalogError, HierroError
 from hierro.search import SloTarget, parse_slo
 
@@ -83,7 +83,8 @@ class CashEquity(_Strict):
 
 class _Rental(_Strict):
     """Rented capacity bought with money: accelerator-hours of one accelerator in the provider's
-    cloud, available from ``start_month``."""
+    cloud, available from ``start_month`` (before the horizon's end) for ``term_years``; the
+    money pays only for hours within the term and the horizon."""
 
     amount_usd: float = Field(ge=0)
     investor: str | None = None
@@ -359,6 +360,13 @@ class Scenario(_Strict):
         for label, _, inst in self.capital.flat():
             if inst.gpu is not None and inst.gpu not in ids:
                 raise ValueError(f"instrument {label!r} buys {inst.gpu!r}, which is not in accelerators")
+        horizon_months = self.horizon_years * MONTHS_PER_YEAR
+        for i, top in enumerate(self.capital.instruments):
+            parts = [(f"{i}.parts.{j}", p) for j, p in enumerate(top.parts)] if isinstance(top, Hybrid) else [(f"{i}", top)]
+            for where, inst in parts:
+                if not isinstance(inst, CashEquity) and inst.start_month >= horizon_months:
+                    raise ValueError(f"capital.instruments.{where}.start_month: {inst.start_month:g} is at or after "
+                                     f"the end of the horizon (month {horizon_months:g}), so {inst.label!r} buys nothing")
         for run in self.training:
             if run.gpu not in ids:
                 raise ValueError(f"training run {run.name!r} uses {run.gpu!r}, which is not in accelerators")

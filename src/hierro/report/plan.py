@@ -101,6 +101,9 @@ def _model(m: ModelPlan) -> dict[str, Any]:
         "rejected": [{"gpu": g, "reason": r} for g, r in m.rejected],
         "binding": None if m.binding is None else m.binding.detail,
         "online_month": m.online_month,
+        "peak_months": m.peak_months,
+        "horizon_tokens": m.horizon_tokens,
+        "horizon_usd_per_mtok": m.horizon_usd_per_mtok,
         "api_price": api,
         "margin_fleet_mean_load": _margin(m.margin),
         "margin_slo_point": _margin(m.margin_slo_point),
@@ -120,6 +123,9 @@ def plan_dict(res: PlanResult) -> dict[str, Any]:
         "MW": res.MW,
         "owned_MW": res.owned_MW,
         "served_month": res.served_month,
+        "horizon_tokens": res.horizon_tokens,
+        "horizon_usd_per_mtok": res.horizon_usd_per_mtok,
+        "steady_usd_per_mtok": res.steady_usd_per_mtok,
         "binding": {"constraint": res.binding.constraint, "scope": res.binding.scope, "detail": res.binding.detail},
         "bindings": [{"constraint": b.constraint, "scope": b.scope, "detail": b.detail} for b in res.bindings],
         "models": [_model(m) for m in res.models],
@@ -140,6 +146,7 @@ def plan_dict(res: PlanResult) -> dict[str, Any]:
              "gpu_hours": i.gpu_hours, "MW": i.MW, "capex_usd": i.capex_usd,
              "usd_per_gpu_hour": i.usd_per_gpu_hour, "term_years": i.term_years, "peak_tok_s": i.peak_tok_s,
              "peak_out_tok_s": i.peak_out_tok_s, "tokens_per_day": i.tokens_per_day, "usd_per_mtok": i.usd_per_mtok,
+             "horizon_tokens": i.horizon_tokens,
              "first_online_month": i.first_online_month, "full_online_month": i.full_online_month}
             for i in res.instruments
         ],
@@ -200,6 +207,17 @@ def plan_renderable(res: PlanResult, *, show_assumptions: bool = True) -> Group:
         )
     parts.append(t)
 
+    t = _table(f"Tokens over the {res.horizon_years:g}-year horizon (paid for only while online: owned from the month "
+               "it comes online, rented within its term) next to the steady state", "model", "peak carried",
+               "tokens delivered", "paid", "$/Mtok over the horizon", "$/Mtok steady state (fleet, mean load)")
+    for m in res.models:
+        t.add_row(m.name, f"{m.peak_months:,.1f} of {res.timeline.horizon_months:g} months",
+                  f"{m.horizon_tokens / 1e15:,.2f}P", _b(m.usd), _mtok(m.horizon_usd_per_mtok),
+                  _mtok(m.fleet_usd_per_mtok))
+    t.add_row("[bold]all models[/]", "", f"{res.horizon_tokens / 1e15:,.2f}P", _b(sum(m.usd for m in res.models)),
+              _mtok(res.horizon_usd_per_mtok), _mtok(res.steady_usd_per_mtok))
+    parts.append(t)
+
     t = _table("Configurations searched (cheapest per accelerator; p99 simulated on a slice at peak load)",
                "model", "accelerator", "configuration", "replicas", "accelerators", "out tok/s/GPU", "TTFT p99",
                "TPOT p99")
@@ -242,12 +260,13 @@ def plan_renderable(res: PlanResult, *, show_assumptions: bool = True) -> Group:
     parts.append(t)
 
     t = _table("What each instrument buys (tokens at the SLO point of what its accelerators serve; "
-               "growth pool at the first model's)", "instrument", "GPU-hours", "MW", "peak tok/s", "tokens/day",
-               "$/Mtok", "online (first-all)")
+               "growth pool at the first model's; over the hours paid within the horizon)", "instrument", "GPU-hours",
+               "MW", "peak tok/s", "tokens/day", "tokens", "$/Mtok", "online (first-all)", "term")
     for i in res.instruments:
         t.add_row(i.label, f"{i.gpu_hours / 1e9:,.2f}B", f"{i.MW:,.0f}", f"{i.peak_tok_s / 1e6:,.1f}M",
-                  f"{i.tokens_per_day / 1e12:,.1f}T", _mtok(i.usd_per_mtok), _months(i.first_online_month,
-                                                                                       i.full_online_month))
+                  f"{i.tokens_per_day / 1e12:,.1f}T", f"{i.horizon_tokens / 1e15:,.1f}P", _mtok(i.usd_per_mtok),
+                  _months(i.first_online_month, i.full_online_month),
+                  "owned" if i.kind == "cash_equity" else f"{i.term_years:g} y")
     parts.append(t)
 
     priced = [m for m in res.models if m.api is not None]

@@ -3,6 +3,7 @@ PNG chart (accelerators online by purpose, tokens/day, the month demand is met).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,12 @@ def timeline_dict(tl: Timeline) -> dict[str, Any]:
             for name, b in tl.build_outs
         ],
         "supply": [{"gpu": g, "first_month": r.first_month, "per_quarter": list(r.per_quarter)} for g, r in tl.ramps],
+        "horizon_months": tl.horizon_months,
+        "delivered": [{"model": name, "tokens": n, "peak_months": months} for name, n, months in tl.delivered],
         "tranches": [
             {"purpose": t.purpose, "instrument": t.label, "kind": t.kind, "gpu": t.gpu, "site": t.site,
-             "accelerators": t.accelerators, "MW": t.MW, "first_month": t.first_month, "full_month": t.full_month}
+             "accelerators": t.accelerators, "MW": t.MW, "first_month": t.first_month, "full_month": t.full_month,
+             "end_month": t.end_month}
             for t in tl.tranches
         ],
     }
@@ -47,6 +51,9 @@ def milestones(tl: Timeline) -> list[int]:
     and the last month."""
     marks = {m for m in _MILESTONES if m <= tl.months[-1]} | {tl.months[-1]}
     marks |= {m for _, m in tl.demand_met if m is not None}
+    runs = {r for r, _, _ in tl.training}
+    marks |= {math.ceil(tr.end_month - 1e-9) for tr in tl.tranches
+              if tr.end_month is not None and tr.end_month < tl.months[-1] and tr.purpose not in runs}
     return sorted(marks)
 
 
@@ -67,6 +74,13 @@ def timeline_table(res: PlanResult) -> Table:
     for run, a, b in tl.training:
         if a is not None and b is not None:
             events.setdefault(a, []).append(f"{run} starts (ends month {b:.1f})")
+    ended: dict[int, set[str]] = {}
+    runs = {r for r, _, _ in tl.training}
+    for tr in tl.tranches:
+        if tr.end_month is not None and tr.purpose not in runs and tr.end_month < tl.months[-1] + 1:
+            ended.setdefault(math.ceil(tr.end_month - 1e-9), set()).add(tr.label)
+    for m, labels in ended.items():
+        events.setdefault(m, []).append(f"{', '.join(sorted(labels))}: term ends")
     for m in milestones(tl):
         t.add_row(str(m), f"{tl.accelerators[m]:,.0f}", f"{tl.MW[m]:,.0f}", f"{tl.tokens_per_day[m] / TERA:,.1f}T",
                   f"{sum(series[m] for _, series in tl.site_MW):,.0f}", "; ".join(events.get(m, [])))
