@@ -1,33 +1,45 @@
 """Published training runs within stated tolerances, and the efficiency fit they pin.
 
 One compute efficiency (``TRAIN_COMPUTE_EFFICIENCY``) is fitted on Llama 3 405B at 8,192 H100s
-and checked, with no per-run factor, on the other anchors: Llama 3 at 16k within the published
-38-43% band; MegaScale 175B (another hardware family, TP and PP overlapped) within 10%;
-DeepSeek-V3's pre-training GPU-hours (FP8 linear layers, DualPipe) within 15%; Megatron-Bridge's
-Llama 3.1 405B in FP8 within 15%. Each anchor's tolerance is stated in ``ANCHORS``.
+at its published layout and checked, with no per-run factor, on the other anchors: Llama 3 at
+16k within the published 38-43% band; MegaScale 175B (another hardware family, TP and PP
+overlapped) within 10%; Megatron-Bridge's Llama 3.1 405B in FP8 within 15%. DeepSeek-V3 is a
+strict expected failure: its published layout does not fit the memory model, and its GPU-hours
+at that layout fall just outside 15% (``Anchor.xfail`` says why).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from hierro.training import TRAIN_COMPUTE_EFFICIENCY
+from hierro.errors import DoesNotFitError
+from hierro.specs import get_accelerator, get_model
+from hierro.training import TRAIN_COMPUTE_EFFICIENCY, TrainEfficiency, reliability, step_time
 from hierro.training.anchors import (
     ANCHORS,
-    DEEPSEEK_V3_TOTAL_GPU_HOURS,
     fit_compute_efficiency,
     plan_anchor,
     predict_anchor,
+    published_layout,
 )
 
 BY_NAME = {a.name: a for a in ANCHORS}
+DS = BY_NAME["deepseek-v3-pretrain"]
+
+
+def _param(name: str) -> object:
+    a = BY_NAME[name]
+    if a.xfail:
+        return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=a.xfail,
+                                                          raises=(DoesNotFitError, AssertionError)))
+    return name
 
 
 def test_stored_efficiency_is_the_fit() -> None:
     assert fit_compute_efficiency() == pytest.approx(TRAIN_COMPUTE_EFFICIENCY, abs=0.002)
 
 
-@pytest.mark.parametrize("name", sorted(BY_NAME))
+@pytest.mark.parametrize("name", [_param(n) for n in sorted(BY_NAME)])
 def test_anchor_within_stated_tolerance(name: str) -> None:
     a = BY_NAME[name]
     assert predict_anchor(a) == pytest.approx(a.published, rel=a.rel_tol)
@@ -37,18 +49,45 @@ def test_llama3_405b_16k_in_published_band() -> None:
     assert 0.38 <= predict_anchor(BY_NAME["llama3-405b-16k"]) <= 0.43
 
 
-def test_deepseek_v3_also_within_15_percent_of_all_training() -> None:
-    # 2,788K GPU-hours include context extension and post-training on top of the 14.8T tokens
-    hours = predict_anchor(BY_NAME["deepseek-v3-pretrain"])
-    assert hours == pytest.approx(DEEPSEEK_V3_TOTAL_GPU_HOURS, rel=0.15)
-    assert hours < DEEPSEEK_V3_TOTAL_GPU_HOURS
-
-
-def test_anchors_keep_their_published_degrees() -> None:
-    p = plan_anchor(BY_NAME["deepseek-v3-pretrain"])
+@pytest.mark.parametrize("name", ["llama3-405b-8k", "llama3-405b-16k"])
+def test_llama3_runs_at_its_published_layout_without_recomputation(name: str) -> None:
+    # arXiv:2407.21783 table 4 and §3.3.2: TP8 CP1 PP16, FSDP sharding gradients and optimizer
+    # states, no activation checkpointing at 8K tokens; interleaved (V searched)
+    p = plan_anchor(BY_NAME[name])
     lay = p.layout
-    assert (lay.tp, lay.pp, lay.ep, lay.dp, lay.zero) == (1, 16, 64, 128, 1)
-    assert p.dtype == "fp8" and p.step.ep_comm_s == 0.0  # DualPipe hides the all-to-all
+    assert (lay.tp, lay.cp, lay.pp, lay.zero, lay.recompute) == (8, 1, 16, 2, "none")
+    assert lay.split_ends and lay.vpp > 1
+    assert p.step.memory.fits
+
+
+def _deepseek_step() -> tuple[float, bool]:
+    """GPU-hours of DeepSeek-V3's pre-training at its published layout, memory not checked."""
+    lay = published_layout(DS)
+    eff = TrainEfficiency(**dict(DS.stack))
+    model = get_model(DS.model)
+    st = step_time(model, lay, get_accelerator(DS.gpu), 8, DS.seq_len,
+                   round(DS.batch_tokens / DS.seq_len), DS.dtype, eff)
+    good = reliability(DS.gpus, model.params().total).goodput
+    return DS.tokens / st.tokens_per_step * st.step_s / good * DS.gpus / 3600, st.memory.fits
+
+
+@pytest.mark.xfail(strict=True, reason="memory model: 115 GB per H800 at DeepSeek-V3's published "
+                   "layout (expert outputs and bf16 SwiGLU inputs kept, two DualPipe copies)")
+def test_deepseek_v3_published_layout_fits() -> None:
+    assert _deepseek_step()[1]
+
+
+@pytest.mark.xfail(strict=True, reason="step model: 2.22M GPU-hours at the published layout, "
+                   "16.6% under 2.664M")
+def test_deepseek_v3_gpu_hours_at_published_layout() -> None:
+    assert _deepseek_step()[0] == pytest.approx(DS.published, rel=DS.rel_tol)
+
+
+def test_deepseek_v3_at_published_layout_is_within_a_quarter() -> None:
+    # what the model does say about DeepSeek-V3: the time is close, and not by a memory error
+    hours, fits = _deepseek_step()
+    assert not fits
+    assert 0.75 < hours / DS.published < 1.0
 
 
 def test_fp8_is_not_twice_as_fast_as_bf16() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -205,3 +206,74 @@ def test_more_gpus_at_fixed_layout_shape_never_lengthen_a_run(g: int, k: int) ->
     small = plan_training("llama-3.1-70b", 1e12, "h100-sxm", g, **kw)  # type: ignore[arg-type]
     big = plan_training("llama-3.1-70b", 1e12, "h100-sxm", g * k, **kw)  # type: ignore[arg-type]
     assert big.wall_clock_days <= small.wall_clock_days * (1 + 1e-9)
+
+
+def test_layer_activations_are_korthikanti_without_dropout_and_scores() -> None:
+    # GPT-3 175B shape: Korthikanti's 34·s·b·h less its two dropout masks (2·s·b·h), fused
+    # attention keeping one fp32 log-sum-exp per head instead of the scores
+    from hierro.training.anchors import megascale_175b
+    from hierro.training.memory import layer_act_bytes
+
+    m = megascale_175b()
+    lay, h = m.groups[0][0], m.hidden
+    assert layer_act_bytes(lay, h, "none") == pytest.approx(32 * h + 4 * 128)
+    assert layer_act_bytes(lay, h, "full") == 2 * h
+    assert layer_act_bytes(lay, h, "none", fp8=True) < layer_act_bytes(lay, h, "none")
+    # selective drops both norm outputs and the gated product: 2·(2h) + 2·(8h/3)
+    assert layer_act_bytes(lay, h, "none") - layer_act_bytes(lay, h, "selective") == pytest.approx(
+        4 * h + 2 * (8 * h // 3))
+    # MLA: selective keeps the latents, not the up-projected q, k, v
+    mla = DSV3.groups[-1][0]
+    saved = layer_act_bytes(mla, DSV3.hidden, "none") - layer_act_bytes(mla, DSV3.hidden, "selective")
+    assert saved > 2 * 128 * (192 + 128 + 128)
+
+
+@pytest.mark.parametrize("p,v", [(4, 2), (8, 4), (16, 8), (16, 2)])
+def test_in_flight_matches_megatron_interleaved_factor(p: int, v: int) -> None:
+    from hierro.training.memory import in_flight_layers
+
+    n = 2 * v  # layers on the rank
+    lay = Layout(pp=p, vpp=v)
+    # Korthikanti §4.2.3 / Megatron's estimator: L·(1 + (p-1)/(p·v)) with L = p·n
+    assert in_flight_layers(lay, 64, n, 0) == pytest.approx(p * n * (1 + (p - 1) / (p * v)))
+    # the embedding in its own chunk: the first chunk's warm-up forwards hold no layer
+    assert in_flight_layers(lay, 64, n - 1, 0, embed_chunk=True) < in_flight_layers(lay, 64, n, 0)
+    assert in_flight_layers(Layout(pp=p), 64, n, 0) == p * n  # 1F1B: p micro-batches
+    assert in_flight_layers(Layout(pp=p), 3, n, 0) == min(3, p) * n
+    assert in_flight_layers(Layout(pp=p, schedule="dualpipe"), 64, n, 0) == (p + 1) * n
+
+
+def test_llama3_published_layout_fits_only_thanks_to_its_choices() -> None:
+    base = {"tp": 8, "cp": 1, "pp": 16, "dp": 64, "vpp": 8, "recompute": "none"}
+    ok = train_memory(L405, Layout(**base, zero=2, split_ends=True), 8192, 32, H100.hbm_bytes)  # type: ignore[arg-type]
+    assert ok.fits
+    # ZeRO-1's full fp32 gradients, or the embedding sharing a layer's chunk, do not fit
+    assert not train_memory(L405, Layout(**base, zero=1, split_ends=True), 8192, 32, H100.hbm_bytes).fits  # type: ignore[arg-type]
+    assert not train_memory(L405, Layout(**base, zero=2), 8192, 32, H100.hbm_bytes).fits  # type: ignore[arg-type]
+
+
+def test_mtp_module_is_trained_compute() -> None:
+    from hierro.training import train_flops_per_token
+
+    per = train_flops_per_token(DSV3, 4096)
+    no_mtp = train_flops_per_token(replace(DSV3, mtp_layers=0), 4096)
+    assert 1.02 < per / no_mtp < 1.08  # one MoE block, a 2h x h projection and the shared head
+
+
+def test_node_limited_routing_cuts_scale_out_traffic() -> None:
+    from hierro.training.step import node_limit
+
+    assert node_limit(DSV3, 64, 8) == 4  # config.json: 4 of 8 groups, one group per node
+    assert node_limit(L70, 64, 8) is None
+    e = TrainEfficiency()
+    assert all_to_all_s(1e9, 8, 64, 1, 8, H100, e, 4) < all_to_all_s(1e9, 8, 64, 1, 8, H100, e)
+
+
+def test_dualpipe_bubble_is_smaller_than_1f1b() -> None:
+    lay = Layout(pp=16, dp=64, ep=64, recompute="full")
+    one = _step("deepseek-v3", lay, "fp8", ep_overlap=1.0)
+    dual = _step("deepseek-v3", replace(lay, schedule="dualpipe"), "fp8", ep_overlap=1.0)
+    assert dual.bubble_s < one.bubble_s
+    with pytest.raises(HierroError):
+        plan_training("deepseek-v3", 1e12, "h800", 2048, seq_len=4096,
+                      layout=Layout(pp=15, dp=2048 // 15, schedule="dualpipe"))

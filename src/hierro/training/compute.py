@@ -7,7 +7,8 @@ Narayanan et al. 2021, arXiv:2104.04473, eq. 3): the backward pass costs twice t
     C_token = 3 · F_fwd,    F_fwd = 2·N_matmul + F_attn(s) + 2·V·h
 
 where N_matmul are the active GEMM weights a token multiplies (active parameters for MoE, as
-DeepSeek-V3 and Epoch count), 2·V·h is the LM head and F_attn the QK^T and PV products over
+DeepSeek-V3 and Epoch count), 2·V·h is the LM head (plus, for a model trained with multi-token
+prediction, its MTP modules: :func:`mtp_forward_flops_per_token`) and F_attn the QK^T and PV products over
 the tokens a query attends to in a causal sequence of length s (PaLM, Chowdhery et al. 2022,
 arXiv:2204.02311, appendix B, counts 6·N + 12·L·H·Q·T per token for full, non-causal
 attention; a causal mask halves the pairs, which is what we count). The familiar C = 6·N·D
@@ -31,6 +32,7 @@ __all__ = [
     "TOKENS_PER_PARAM",
     "ComputeOptimal",
     "compute_optimal",
+    "mtp_forward_flops_per_token",
     "six_nd_flops",
     "train_flops",
     "train_flops_per_token",
@@ -59,12 +61,33 @@ def _forward_flops_per_seq(model: ModelArch, seq_len: int) -> tuple[float, float
     return gemm, attn
 
 
+def mtp_forward_flops_per_token(model: ModelArch, seq_len: int) -> tuple[float, float]:
+    """(GEMM + LM-head, attention-score) forward FLOPs per token of the multi-token-prediction
+    modules trained with the model.
+
+    Each MTP module (DeepSeek-V3, arXiv:2412.19437 §2.2) projects the concatenation of the
+    normed hidden state and the next token's embedding (a 2h x h GEMM), runs one transformer
+    block (here of the model's last layer's shape) and the shared output head; the embedding is
+    shared and costs no GEMM.
+    """
+    if model.mtp_layers == 0:
+        return 0.0, 0.0
+    lay = model.groups[-1][0]
+    one = ModelArch(id=f"{model.id}-mtp", name="MTP block", hidden=model.hidden, vocab=model.vocab,
+                    groups=((lay, 1),))
+    gemm, attn = _forward_flops_per_seq(one, seq_len)
+    proj = 2.0 * 2 * model.hidden * model.hidden * seq_len
+    return model.mtp_layers * (gemm + proj) / seq_len, model.mtp_layers * attn / seq_len
+
+
 def train_flops_per_token(model: ModelArch, seq_len: int) -> float:
-    """Model FLOPs (forward + backward, no recomputation) per trained token at ``seq_len``."""
+    """Model FLOPs (forward + backward, no recomputation) per trained token at ``seq_len``,
+    multi-token-prediction modules included."""
     if seq_len < 1:
         raise HierroError(f"sequence length must be >= 1, got {seq_len}")
     gemm, attn = _forward_flops_per_seq(model, seq_len)
-    return 3.0 * (gemm + attn) / seq_len
+    mtp_gemm, mtp_attn = mtp_forward_flops_per_token(model, seq_len)
+    return 3.0 * ((gemm + attn) / seq_len + mtp_gemm + mtp_attn)
 
 
 def train_flops(model: ModelArch, tokens: float, seq_len: int) -> float:

@@ -5,19 +5,21 @@ The space follows practice (Megatron-LM; Llama 3, arXiv:2407.21783 §3.3.2; Deep
 arXiv:2412.19437 §3.2): tp a power of two within the scale-up domain that divides the heads,
 cp a power of two leaving at least :data:`MIN_CP_CHUNK` tokens per rank, pp up to the layer
 count, vpp dividing the layers of a stage, ep a power of two dividing the experts and dp·cp,
-micro-batches of 1, 2 or 4 sequences. dp = G / (tp·cp·pp) must be a whole number and the
-global batch is rounded up to a multiple of dp·b. Among layouts whose memory fits, the one with
-the shortest step time per token wins.
+micro-batches of 1, 2 or 4 sequences, the embedding and loss counted in the pipeline split or
+not. dp = G / (tp·cp·pp) must be a whole number and the global batch is rounded up to a
+multiple of dp·b. DualPipe is considered only when pinned (``fixed={"schedule": "dualpipe"}``).
+Among layouts whose memory fits, the one with the shortest step time per token wins.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 from hierro.errors import DoesNotFitError, PlanError
 from hierro.specs import Accelerator, ModelArch
 from hierro.training.memory import check_memory, stage_layers, train_memory
-from hierro.training.parallel import Layout, Recompute, check_layout
+from hierro.training.parallel import Layout, Recompute, Schedule, check_layout
 from hierro.training.step import StepTime, TrainEfficiency, micro_batches, step_time
 from hierro.units import GB
 
@@ -26,9 +28,10 @@ __all__ = ["MIN_CP_CHUNK", "best_layout", "candidate_layouts", "evaluate_layout"
 MIN_CP_CHUNK = 2048
 """Fewest tokens per context-parallel rank the search considers."""
 _MICRO_BATCHES = (1, 2, 4)
+_RC_RANK = {"none": 0, "selective": 1, "full": 2}
 _MEMORY_CHOICES: tuple[tuple[int, Recompute], ...] = (
-    (1, "none"), (1, "selective"), (2, "selective"), (1, "full"), (2, "full"),
-    (3, "selective"), (3, "full"),
+    (1, "none"), (2, "none"), (1, "selective"), (2, "selective"), (1, "full"), (2, "full"),
+    (3, "none"), (3, "selective"), (3, "full"),
 )
 
 
@@ -44,7 +47,8 @@ def _divisors(n: int, limit: int) -> list[int]:
 
 
 def candidate_layouts(
-    model: ModelArch, gpus: int, seq_len: int, global_batch_seqs: int, scale_up_domain: int
+    model: ModelArch, gpus: int, seq_len: int, global_batch_seqs: int, scale_up_domain: int,
+    schedule: Schedule = "1f1b",
 ) -> Iterator[Layout]:
     """Every layout of the search space for ``gpus`` devices (memory not yet checked)."""
     L = model.n_layers
@@ -59,8 +63,10 @@ def candidate_layouts(
                 continue
             for pp in _divisors(gpus // (tp * cp), L):
                 dp = gpus // (tp * cp * pp)
-                per_stage = stage_layers(L, pp)[0]
-                vpps = [v for v in _divisors(per_stage, per_stage) if pp > 1] or [1]
+                per_stage = stage_layers(model, pp).first
+                if schedule == "dualpipe" and pp % 2:
+                    continue
+                vpps = [v for v in _divisors(per_stage, per_stage) if pp > 1 and schedule == "1f1b"] or [1]
                 eps = [e for e in _pow2(experts) if experts % e == 0 and (dp * cp) % e == 0] or [1]
                 for ep in eps:
                     for vpp in vpps:
@@ -70,9 +76,13 @@ def candidate_layouts(
                             m = -(-global_batch_seqs // (dp * mb))
                             if vpp > 1 and m < pp:  # interleaving needs m >= p (Narayanan 2021)
                                 continue
+                            if schedule == "dualpipe" and (m < pp or m % 2):
+                                continue
                             for zero, rc in _MEMORY_CHOICES:
-                                yield Layout(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp,
-                                             micro_batch=mb, recompute=rc, zero=zero)
+                                for ends in (False, True) if pp > 1 else (False,):
+                                    yield Layout(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp,
+                                                 micro_batch=mb, recompute=rc, zero=zero,
+                                                 split_ends=ends, schedule=schedule)
 
 
 def best_layout(
@@ -100,14 +110,26 @@ def best_layout(
     best: StepTime | None = None
     least_mem = float("inf")
     seen = 0
-    for lay in candidate_layouts(model, gpus, seq_len, global_batch_seqs, scale_up_domain):
+    # at fixed degrees a step never gets faster with more recomputation, and ZeRO-1 and -2 take
+    # the same time: once a choice fits, the slower ones of its class need no evaluation
+    fastest_fit: dict[tuple[Layout, bool], int] = {}
+    sched = pins.get("schedule", "1f1b")
+    if sched not in ("1f1b", "dualpipe"):
+        raise PlanError(f"schedule must be 1f1b or dualpipe, got {sched!r}")
+    for lay in candidate_layouts(model, gpus, seq_len, global_batch_seqs, scale_up_domain,
+                                 sched):  # type: ignore[arg-type]
         if any(getattr(lay, k) != v for k, v in pins.items()):
             continue
         seen += 1
-        mem = train_memory(model, lay, seq_len, micro_batches(global_batch_seqs, lay), acc.hbm_bytes)
+        key = (replace(lay, zero=1, recompute="none"), lay.zero >= 3)
+        if fastest_fit.get(key, 3) <= _RC_RANK[lay.recompute]:
+            continue
+        mem = train_memory(model, lay, seq_len, micro_batches(global_batch_seqs, lay), acc.hbm_bytes,
+                           dtype)
         if not mem.fits:
             least_mem = min(least_mem, mem.total_bytes)
             continue
+        fastest_fit[key] = _RC_RANK[lay.recompute]
         st = step_time(model, lay, acc, scale_up_domain, seq_len, global_batch_seqs, dtype, eff)
         if best is None or st.step_s / st.tokens_per_step < best.step_s / best.tokens_per_step:
             best = st
@@ -139,6 +161,8 @@ def evaluate_layout(
     """A given layout, checked: one-line :class:`HierroError` if it is invalid or does not fit."""
     check_layout(lay, model, seq_len, gpus)
     m = micro_batches(global_batch_seqs, lay)
+    if lay.schedule == "dualpipe" and (m < lay.pp or m % 2):
+        raise PlanError(f"DualPipe needs an even number of micro-batches, at least pp={lay.pp}, got {m}")
     if lay.vpp > 1 and m < lay.pp:
         raise PlanError(f"interleaving (vpp={lay.vpp}) needs at least pp={lay.pp} micro-batches, got {m}")
     st = step_time(model, lay, acc, scale_up_domain, seq_len, global_batch_seqs, dtype, eff)

@@ -13,8 +13,15 @@ Korthikanti et al. 2022, arXiv:2205.05198) and Megatron-Core's MoE:
   so expert weights are replicated over dp·cp/ep ranks;
 - ``zero``: ZeRO stage (Rajbhandari et al. 2020, arXiv:1910.02054) sharding optimizer states (1),
   gradients (2) and weights (3, = FSDP) over the data-parallel ranks that replicate them;
-- ``recompute``: ``none`` keeps every activation; ``selective`` recomputes the attention core
-  (Korthikanti 2022 §5); ``full`` keeps only each layer's input and recomputes the layer.
+- ``recompute``: ``none`` keeps every activation (attention is fused, so no score matrix is
+  kept either way); ``selective`` recomputes the norms, the gated activation and MLA's
+  up-projections (DeepSeek-V3, arXiv:2412.19437 §3.2.3; Megatron-Core ``--recompute-modules``);
+  ``full`` keeps only each layer's input and recomputes the layer (see :mod:`.memory`);
+- ``split_ends``: the embedding and the loss count as one layer each when the layers are split
+  over the pipeline, so the first and last stages carry one layer fewer (Llama 3 §3.3.2;
+  Megatron-Core ``account_for_embedding_in_pipeline_split`` and ``..._loss_...``);
+- ``schedule``: ``1f1b`` (interleaved when vpp > 1) or DeepSeek-V3's bidirectional ``dualpipe``
+  (§3.2.1: each rank holds stages i and p-1-i; needs an even pp and no interleaving).
 
 Devices = tp · cp · pp · dp.
 """
@@ -27,9 +34,10 @@ from typing import Literal
 from hierro.errors import PlanError
 from hierro.specs import ModelArch
 
-__all__ = ["Layout", "Recompute", "check_layout"]
+__all__ = ["Layout", "Recompute", "Schedule", "check_layout"]
 
 Recompute = Literal["none", "selective", "full"]
+Schedule = Literal["1f1b", "dualpipe"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,8 @@ class Layout:
     micro_batch: int = 1
     recompute: Recompute = "selective"
     zero: int = 1
+    split_ends: bool = False
+    schedule: Schedule = "1f1b"
 
     @property
     def devices(self) -> int:
@@ -54,6 +64,10 @@ class Layout:
         parts = [f"TP{self.tp}", f"CP{self.cp}", f"PP{self.pp}"]
         if self.vpp > 1:
             parts[-1] += f"x{self.vpp}"
+        if self.schedule == "dualpipe":
+            parts[-1] += " DualPipe"
+        if self.split_ends:
+            parts[-1] += " (ends split)"
         parts += [f"DP{self.dp}", f"EP{self.ep}", f"mb{self.micro_batch}", f"ZeRO-{self.zero}",
                   f"recompute={self.recompute}"]
         return " ".join(parts)
@@ -83,6 +97,10 @@ def check_layout(layout: Layout, model: ModelArch, seq_len: int, gpus: int | Non
         raise PlanError(f"vpp={lay.vpp} exceeds the {per_stage} layers per pipeline stage")
     if lay.vpp > 1 and lay.pp == 1:
         raise PlanError("interleaved stages (vpp > 1) need pp > 1")
+    if lay.schedule not in ("1f1b", "dualpipe"):
+        raise PlanError(f"schedule must be 1f1b or dualpipe, got {lay.schedule!r}")
+    if lay.schedule == "dualpipe" and (lay.pp < 2 or lay.pp % 2 or lay.vpp > 1):
+        raise PlanError(f"DualPipe needs an even pp >= 2 and no interleaving, got pp={lay.pp} vpp={lay.vpp}")
     if seq_len % lay.cp:
         raise PlanError(f"cp={lay.cp} does not divide the sequence length {seq_len}")
     if lay.ep > 1:

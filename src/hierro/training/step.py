@@ -1,17 +1,23 @@
 """Step time and MFU of one training step under a layout.
 
-    t_step = (m + (p-1)/v) · t_mb + t_dp,exposed + t_optimizer
+    t_step = m · t_mb + t_bubble + t_dp,exposed + t_optimizer
 
 t_mb is one micro-batch's forward and backward on the busiest pipeline stage: its FLOPs at the
-peak times an achievable efficiency, plus the communication on its critical path. The pipeline
-bubble is (p-1)/(m+p-1) of the step for 1F1B and (p-1)/(v·m+p-1) with v interleaved stages
-(Narayanan et al. 2021, arXiv:2104.04473, §2.2).
+peak times an achievable efficiency, plus the communication on its critical path. The bubble is
+(p-1)/v micro-batches for 1F1B with v interleaved stages (Narayanan et al. 2021,
+arXiv:2104.04473, §2.2) and (p/2-1)·(F&B + B - 3W) for DualPipe (DeepSeek-V3, arXiv:2412.19437
+table 2; F, B and W the stage's forward, backward and weight-gradient times, F&B = F + B).
+Stages: the first holds the embedding, the last the head and any multi-token-prediction modules
+(:func:`hierro.training.compute.mtp_forward_flops_per_token`); under DualPipe a rank runs stage
+i and stage p-1-i, one micro-batch each.
 
 Compute. Each op class runs at its own peak and achieved fraction of it:
 
 - linear layers (attention projections, dense MLPs, shared and routed experts) at the GEMM
   precision's peak (``dtype``: fp8 doubles the Hopper tensor-core peak) times ``compute``;
-- the attention core (QK^T, PV) and the LM head in bf16 at the bf16 peak times ``compute``: FP8
+  recomputation adds the forward GEMMs again (full) or MLA's up-projections (selective);
+- the attention core (QK^T, PV) and the LM head in bf16 at the bf16 peak times ``compute``, the
+  attention backward at 2.5x its forward (FlashAttention recomputes the scores); FP8
   training keeps the embedding, output head, gating, normalisation and attention operators in
   BF16 or FP32 (DeepSeek-V3, arXiv:2412.19437 §3.3.1; Transformer Engine's FP8 recipes likewise
   quantise only the linear layers).
@@ -52,9 +58,12 @@ FLOPs without recomputation (:func:`hierro.training.compute.train_flops_per_toke
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
-from hierro.specs import Accelerator, ModelArch
-from hierro.training.compute import train_flops_per_token
+from hierro.errors import HierroError
+from hierro.specs import Accelerator, Layer, ModelArch
+from hierro.specs.models import model_file
+from hierro.training.compute import mtp_forward_flops_per_token, train_flops_per_token
 from hierro.training.memory import TrainMemory, device_params, stage_layers, train_memory
 from hierro.training.parallel import Layout
 from hierro.units import DTYPE_BYTES, MICRO
@@ -65,13 +74,15 @@ __all__ = [
     "TrainEfficiency",
     "all_to_all_s",
     "micro_batches",
+    "node_limit",
     "step_time",
 ]
 
-TRAIN_COMPUTE_EFFICIENCY = 0.552
+TRAIN_COMPUTE_EFFICIENCY = 0.561
 """Achieved fraction of the peak in a training step's kernels (linear layers, attention, LM
 head), before bubbles and exposed communication. One value shared by all hardware, precisions
-and model families, fitted on one published anchor (Llama 3 405B on 8,192 H100s, 43% BF16 MFU)
+and model families, fitted on one published anchor (Llama 3 405B on 8,192 H100s at its published
+TP8 CP1 PP16 layout, 43% BF16 MFU)
 by :func:`hierro.training.anchors.fit_compute_efficiency`; the other anchors (another scale,
 another hardware family and stack, an MoE model in FP8, a dense model in FP8) check it
 (``tests/test_training_anchors.py``)."""
@@ -145,15 +156,18 @@ def _ring(g: int) -> float:
 
 
 def all_to_all_s(
-    bytes_: float, top_k: float, ep: int, stride: int, domain: int, acc: Accelerator, e: TrainEfficiency
+    bytes_: float, top_k: float, ep: int, stride: int, domain: int, acc: Accelerator, e: TrainEfficiency,
+    node_limit: int | None = None,
 ) -> float:
     """Seconds of one all-to-all in which a device sends ``bytes_`` (its tokens times top_k
     copies of h elements) to the experts of ``ep`` ranks spaced ``stride`` devices apart.
 
     Within one scale-up domain each remote copy crosses the fabric once; across n nodes each
-    token crosses the scale-out network once per distinct remote node among its top-k experts,
-    (n-1)·(1-(1-1/n)^k) on average with uniform routing, and is forwarded over the scale-up
-    fabric there (DeepSeek-V3 §3.2.2); the two fabrics run in parallel.
+    token crosses the scale-out network once per distinct remote node among its top-k experts
+    and is forwarded over the scale-up fabric there (DeepSeek-V3 §3.2.2); the two fabrics run in
+    parallel. With uniform routing over M reachable nodes a token's k experts fall on
+    M·(1-(1-1/M)^k) distinct nodes, (n-1)/n of them remote; M = n, or the node limit of
+    node-limited routing (DeepSeek-V3 §2.1.2: at most 4 nodes per token).
     """
     per_node = max(1, domain // stride)
     nodes = max(1, -(-ep // per_node))
@@ -161,10 +175,56 @@ def all_to_all_s(
     up_s = up / ((acc.scale_up_bw_Bps or acc.scale_out_bw_Bps) * e.link) + (ep - 1) * e.alpha_up_s
     if nodes == 1:
         return up_s
-    miss = (1.0 - 1.0 / nodes) ** top_k  # chance a given node holds none of the k experts
-    remote = (nodes - 1) * (1.0 - float(miss)) / top_k  # share of a token's copies
+    reach = min(nodes, node_limit) if node_limit else nodes
+    distinct = reach * (1.0 - float((1.0 - 1.0 / reach) ** top_k))
+    remote = distinct * (nodes - 1) / nodes / top_k  # share of a token's copies
     out_s = bytes_ * remote / (acc.scale_out_bw_Bps * e.link) + (nodes - 1) * e.alpha_out_s
     return max(up_s, out_s)
+
+
+def node_limit(model: ModelArch, ep: int, per_node: int) -> int | None:
+    """Most nodes a token's experts may span under group-limited routing, or None.
+
+    DeepSeek-V3 routes each token to at most ``topk_group`` of ``n_group`` expert groups
+    (config.json; arXiv:2412.19437 §2.1.2 and §3.2.2: 8 groups, one per node of its EP64, at most
+    4 nodes per token); with the groups laid over the EP ranks in order, a group spans
+    max(1, nodes/n_group) nodes.
+    """
+    limit = _route_groups(model.id)
+    if limit is None:
+        return None
+    groups, top = limit
+    nodes = max(1, -(-ep // max(per_node, 1)))
+    return min(nodes, top * max(1, nodes // groups))
+
+
+@cache
+def _route_groups(model_id: str) -> tuple[int, int] | None:
+    """(n_group, topk_group) of a catalog model's config.json, if it limits routing."""
+    try:
+        cfg = model_file(model_id).config
+    except HierroError:
+        return None
+    groups, top = cfg.get("n_group"), cfg.get("topk_group")
+    if not isinstance(groups, int) or not isinstance(top, int) or groups < 1 or not 0 < top < groups:
+        return None
+    return groups, top
+
+
+@dataclass(frozen=True, slots=True)
+class _Stage:
+    """One micro-batch's compute on a pipeline stage: forward, backward and weight-gradient
+    seconds, of which linear layers, and its transformer layers."""
+
+    layers: float
+    fwd: float
+    bwd: float
+    wgrad: float
+    linear: float
+
+    @property
+    def total(self) -> float:
+        return self.fwd + self.bwd
 
 
 def step_time(
@@ -184,33 +244,57 @@ def step_time(
     tok_mb = b * s  # tokens of one micro-batch (a pipeline's slice of the batch)
     dev = tok_mb / (t * lay.cp)  # of which one device holds (SP and CP)
 
-    # forward FLOPs per token of one layer (linear layers, attention scores) and of the LM head
+    # forward FLOPs per token of one layer (linear layers, attention scores), of the LM head,
+    # of the MTP modules and of the MLA up-projections (recomputed under selective)
     moe = [(lay_.mlp, n) for lay_, n in model.groups if lay_.mlp.kind == "moe"]
     gemm_l = 2.0 * model.matmul_params_per_token() / L
     attn_l = (model.prefill_flops(s) - 2.0 * model.matmul_params_per_token() * s
               - 2.0 * model.vocab * h) / (s * L)
     head = 2.0 * model.vocab * h
-    n_first, n_last = stage_layers(L, lay.pp)
-    gemm_passes = {"none": 3.0, "selective": 3.0, "full": 4.0}[lay.recompute]
-    attn_passes = 3.0 if lay.recompute == "none" else 4.0
+    mtp_gemm, mtp_attn = mtp_forward_flops_per_token(model, s)
+    up_l = sum(n * _up_projection_params(lay_) for lay_, n in model.groups) * 2.0 / L
+    sl = stage_layers(model, lay.pp, lay.split_ends)
+    full = lay.recompute == "full"
+    # FlashAttention's backward recomputes the scores: 2.5x the forward (Dao 2023,
+    # arXiv:2307.08691 §4.1); full recomputation runs the forward once more
+    attn_bwd = 2.5 + (1.0 if full else 0.0)
+    recomp_gemm = gemm_l if full else (up_l if lay.recompute == "selective" else 0.0)
     peak, peak_bf16 = acc.flops(dtype), acc.flops("bf16")
     sm_left = 1.0 - (e.comm_sm_share if e.ep_overlap > 0 and lay.ep > 1 else 0.0)
+    k = dev / sm_left
 
-    def stage_compute(n: int, with_head: bool) -> tuple[float, float]:
-        """(all compute, of which linear layers) of one micro-batch on a stage of n layers."""
-        lin = n * gemm_passes * gemm_l / (peak * e.compute)
-        rest = n * attn_l * attn_passes / (peak_bf16 * e.compute)
-        rest += 3.0 * head / (peak_bf16 * e.compute) if with_head else 0.0
-        return dev * (lin + rest) / sm_left, dev * lin / sm_left
+    def stage(n: float, with_head: bool, with_mtp: bool) -> _Stage:
+        """One micro-batch through ``n`` layers (and the head, and the MTP modules)."""
+        lin_f = n * gemm_l / (peak * e.compute)
+        att_f = n * attn_l / (peak_bf16 * e.compute)
+        head_f = head / (peak_bf16 * e.compute) if with_head else 0.0
+        if with_mtp:  # the MTP block's GEMMs at the GEMM peak, its head's share at bf16
+            lin_f += (mtp_gemm - model.mtp_layers * head) / (peak * e.compute)
+            head_f += model.mtp_layers * head / (peak_bf16 * e.compute)
+            att_f += mtp_attn / (peak_bf16 * e.compute)
+        recomp = n * recomp_gemm / (peak * e.compute)
+        fwd = lin_f + att_f + head_f
+        wgrad = lin_f + head_f
+        bwd = 2.0 * (lin_f + head_f) + attn_bwd * att_f + recomp
+        layers = n + (model.mtp_layers if with_mtp else 0)
+        return _Stage(layers, k * fwd, k * bwd, k * wgrad, k * (3.0 * lin_f + recomp))
 
-    c_first, lin_first = stage_compute(n_first, lay.pp == 1)
-    c_last, lin_last = stage_compute(n_last, True) if lay.pp > 1 else (c_first, lin_first)
-    first_busier = c_first >= c_last
-    n_busy = n_first if first_busier else n_last
-    compute_mb, linear_mb = (c_first, lin_first) if first_busier else (c_last, lin_last)
+    if lay.pp == 1:
+        busy = stage(L, True, True)
+    else:
+        last_core = sl.last - model.mtp_layers
+        first, mid, last = stage(sl.first, False, False), stage(sl.middle, False, False), \
+            stage(last_core, True, True)
+        if lay.schedule == "dualpipe":  # rank 0 runs stage 0 and stage p-1, one micro-batch each
+            ends = _Stage(*(0.5 * (getattr(first, f) + getattr(last, f))
+                            for f in ("layers", "fwd", "bwd", "wgrad", "linear")))
+            busy = max(ends, mid, key=lambda x: x.total)
+        else:
+            busy = max(first, mid, last, key=lambda x: x.total)
+    compute_mb, linear_mb, n_busy = busy.total, busy.linear, busy.layers
 
     act_b = DTYPE_BYTES["bf16"]
-    fwd_passes = 2 if lay.recompute == "full" else 1
+    fwd_passes = 2 if full else 1
     tp_s = 0.0
     if t > 1:  # 2 AG + 2 RS of b·(s/cp)·h forward, the same backward (and the recomputed forward)
         per = 4 * _ring(t) * (tok_mb / lay.cp) * h * act_b
@@ -226,8 +310,10 @@ def step_time(
         frac = sum(n for _, n in moe) / L
         top_k = sum(mlp.top_k * n for mlp, n in moe) / sum(n for _, n in moe)
         disp_b = float(DTYPE_BYTES["fp8"]) if dtype == "fp8" else float(act_b)
-        pair = sum(all_to_all_s(dev * top_k * h * by, top_k, lay.ep, t * lay.cp, scale_up_domain, acc, e)
-                   for by in (disp_b, act_b))
+        stride = t * lay.cp
+        limit = node_limit(model, lay.ep, scale_up_domain // stride)
+        pair = sum(all_to_all_s(dev * top_k * h * by, top_k, lay.ep, stride, scale_up_domain, acc, e,
+                                limit) for by in (disp_b, act_b))
         # dispatch and combine forward; their gradients backward; again for a recomputed forward
         comm = n_busy * frac * (fwd_passes + 1) * pair
         ep_s = comm - min(comm * e.ep_overlap, compute_mb)
@@ -237,12 +323,24 @@ def step_time(
         pp_s = (1.0 - e.pp_overlap) * 2 * lay.vpp * _coll_s(
             per, 1, t * lay.cp * lay.dp < scale_up_domain, acc, e)
     t_mb = compute_mb + tp_s + cp_s + ep_s + pp_s
-    slots = m + (lay.pp - 1) / lay.vpp
+    if lay.schedule == "dualpipe":
+        # DeepSeek-V3 table 2: (PP/2 - 1)·(F&B + B - 3W), with an overlapped forward-and-backward
+        # chunk taking F + B of compute; scaled like the micro-batch for its communication
+        bubble = (lay.pp / 2 - 1) * (busy.fwd + 2 * busy.bwd - 3 * busy.wgrad) * t_mb / compute_mb
+    else:  # (p-1)/v micro-batch slots (Narayanan 2021 §2.2)
+        bubble = (lay.pp - 1) / lay.vpp * t_mb
 
     dense, expert = device_params(model, lay, first=True)
     r_d, r_e = lay.dp * lay.cp, max(lay.dp * lay.cp // lay.ep, 1)
     dp_up = t * lay.cp * lay.dp <= scale_up_domain
     dp_bytes = 0.0
+    # Gradients are reduced once per step, after the last micro-batch's backward, for every
+    # ZeRO stage. Caveat: ZeRO-2/3 hold only a shard of the gradients, which DeepSpeed's stage 2
+    # and FSDP without no_sync reconcile by reduce-scattering every micro-batch's gradients (m
+    # times these bytes); modelled that way, Llama 3's published layout (ZeRO-2, 32 fp32
+    # reduce-scatters a step over 400 Gb/s) is network-bound and its 43% MFU needs a compute
+    # efficiency of 0.79. How Llama 3 reconciled sharded fp32 gradients with its micro-batches
+    # is not published (arXiv:2407.21783 §3.3.2, §3.3.4).
     for p_, r in ((dense, r_d), (expert, r_e)):
         if r == 1:
             continue
@@ -253,7 +351,7 @@ def step_time(
             dp_bytes += 2 * (m - 1) * gather  # re-gathered for each micro-batch, both passes
     # ring steps: one reduce-scatter and one gather, plus two gathers per layer and micro-batch
     # under ZeRO-3 (each pays its latency)
-    n_coll = 2 + (2 * m * n_first if lay.zero >= 3 else 0)
+    n_coll = 2 + (2 * m * sl.first if lay.zero >= 3 else 0)
     dp_total = _coll_s(dp_bytes, n_coll * (r_d - 1), dp_up, acc, e) if dp_bytes else 0.0
     window = compute_mb * (m if lay.zero >= 3 else 1)
     dp_s = max(dp_total - window, e.dp_exposed_min * dp_total)
@@ -261,17 +359,28 @@ def step_time(
     shard = (dense / r_d + expert / r_e) if lay.zero >= 1 else dense + expert
     optimizer_s = shard * (2 * ADAM_STATE_RW_BYTES) / acc.hbm_bw_Bps
 
-    step = slots * t_mb + dp_s + optimizer_s
+    step = m * t_mb + bubble + dp_s + optimizer_s
     tokens = float(m * lay.dp * tok_mb)
     flops = tokens * train_flops_per_token(model, s)
     mfu = flops / (step * lay.devices * peak_bf16)
-    mem = train_memory(model, lay, s, m, acc.hbm_bytes)
+    mem = train_memory(model, lay, s, m, acc.hbm_bytes, dtype)
+    slots = m + bubble / t_mb  # micro-batch slots the communication is paid in
     return StepTime(
         layout=lay, micro_batches=m, tokens_per_step=tokens, step_s=step,
-        compute_s=m * compute_mb, bubble_s=(lay.pp - 1) / lay.vpp * t_mb,
+        compute_s=m * compute_mb, bubble_s=bubble,
         tp_comm_s=slots * tp_s, cp_comm_s=slots * cp_s, ep_comm_s=slots * ep_s, pp_comm_s=slots * pp_s,
         dp_comm_s=dp_s, optimizer_s=optimizer_s, model_flops_per_step=flops, mfu=mfu, memory=mem,
     )
+
+
+def _up_projection_params(layer: Layer) -> float:
+    """MLA's up-projection weights (q_b, kv_b), recomputed under selective recomputation."""
+    at = layer.attn
+    if at.kind != "mla":
+        return 0.0
+    nope = at.head_dim_qk - at.rope_dim
+    q_b = at.q_lora_rank * at.n_heads * at.head_dim_qk if at.q_lora_rank else 0
+    return float(q_b + at.kv_lora_rank * at.n_heads * (nope + at.head_dim_v))
 
 
 ADAM_STATE_RW_BYTES = 4.0 + 4.0 + 4.0 + 4.0 + 2.0
