@@ -4,8 +4,9 @@ Llama-3.1-70B, ISL 2048 / OSL 512, TTFT p99 <= 1 s, TPOT p99 <= 40 ms, 20 req/s,
 GPUs of h100-sxm, h200-sxm, b200, mi300x, the default space (bf16/fp8/fp4 weights, bf16/fp8 KV,
 token budgets = chunked-prefill sizes 2048-16384). Prints the whole search time (screen +
 simulation of the best 20; target < 60 s on 2 cores) and the screen's configurations per second
-(target >= 10,000/s), then the same search with disaggregated prefill/decode fleets, mixed
-accelerator pools included (``--disagg``). AIConfigurator: about 8.5 s for its default
+(target >= 10,000/s), the screen's configurations per CPU-second in one process (the machine is
+shared, so the wall-clock rate moves with the load), then the same search with disaggregated
+prefill/decode fleets, mixed accelerator pools included (``--disagg``). AIConfigurator: about 8.5 s for its default
 one-accelerator sweep on this machine class (issue 5).
 Run: ``python benchmarks/search_speed.py [--backend local|serial|ray] [--repeat N]``.
 """
@@ -21,12 +22,33 @@ from hierro.search import (
     Demand,
     SearchRequest,
     SearchSpace,
+    SerialBackend,
     make_backend,
     parse_slos,
     search,
 )
 
 AICONFIGURATOR_S = 8.5
+
+
+class _ScreenDoneError(Exception):
+    """Stops a search once its screen is priced."""
+
+
+def screen_cpu_s(req: SearchRequest) -> float:
+    """CPU seconds of the screen (enumeration, pruning and pricing of every configuration) in this
+    process, from the call to the last screen job's completion."""
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "screen" and done == total:
+            raise _ScreenDoneError
+
+    c0 = time.process_time()
+    try:
+        search(req, SerialBackend(), progress)
+    except _ScreenDoneError:
+        return time.process_time() - c0
+    raise AssertionError("the search reported no finished screen")
 
 
 def main() -> None:
@@ -51,8 +73,12 @@ def main() -> None:
     total, res = best
     w = res.best
     print(f"backend {args.backend} ({be.workers} workers), best of {args.repeat}")
-    print(f"configurations screened   {len(res.table):>10,}  ({len(res.space.groups)} layouts)")
+    layouts = len({(g.gpu, g.plan, g.framework) for g in res.space.groups})
+    print(f"configurations screened   {len(res.table):>10,}  ({layouts} layouts x "
+          f"{len(req.space.max_batched_tokens)} token budgets = {len(res.space.groups)} groups)")
     print(f"screen                    {res.screen_s:>10.2f} s   {res.configs_per_s:>10,.0f} configs/s  (target >= 10,000/s)")
+    cpu = min(screen_cpu_s(req) for _ in range(args.repeat))
+    print(f"screen, one process       {cpu:>10.2f} CPU-s {len(res.table) / cpu:>8,.0f} configs per CPU-second")
     print(f"simulation of best {res.request.sim_top:<3}    {res.sim_s:>10.2f} s   ({res.n_simulated} simulated)")
     print(f"whole search              {total:>10.2f} s   (target < 60 s; AIConfigurator default sweep {AICONFIGURATOR_S} s)")
     print(f"winner: {w.replicas} x {w.candidate.label()} = {w.gpus} GPUs, ${w.fleet_usd_per_hour:,.1f}/h, "

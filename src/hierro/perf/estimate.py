@@ -114,7 +114,7 @@ def steady_shapes(B: F, p: F, chunk: F, d_ctx: F, pp: int) -> tuple[StepShape, S
     return fewer, more, np.asarray(m - lo, dtype=np.float64)
 
 
-def batch_caps(isl: F, osl: F, n: F, cap: F, C: float) -> tuple[F, F, F]:
+def batch_caps(isl: F, osl: F, n: F, cap: F, C: float | F) -> tuple[F, F, F]:
     """``(b_max, gen, budget_cap)``: the largest running batch (bounded by the requests, the KV
     memory, the engine's sequence limit and the token budget, at least 1), the tokens decoded
     after the first, and the batch the token budget C alone allows (C·gen / (isl + gen))."""
@@ -124,14 +124,14 @@ def batch_caps(isl: F, osl: F, n: F, cap: F, C: float) -> tuple[F, F, F]:
     return np.maximum(b_max, 1.0), gen, budget_cap
 
 
-def first_wave(isl: F, n: F, cap: F, C: float) -> tuple[F, F]:
+def first_wave(isl: F, n: F, cap: F, C: float | F) -> tuple[F, F]:
     """``(tokens per step, steps)`` of a benchmark's first wave: the min(n, cap, engine limit)
     prompts started at once are prefilled C tokens per step."""
     admitted = np.minimum(n, np.minimum(cap, float(DEFAULT_MAX_SEQS)))
     return np.minimum(C, admitted * isl), np.ceil(admitted * isl / C)
 
 
-def prompt_chunks(isl: F, B: F, C: float) -> F:
+def prompt_chunks(isl: F, B: F, C: float | F) -> F:
     """Chunks a new prompt is cut into when B decodes share the budget C (at least C/8 left)."""
     return np.asarray(np.ceil(isl / np.maximum(C - B, C / 8.0)), dtype=np.float64)
 
@@ -143,10 +143,14 @@ def estimate_arrays(
     concurrency: ArrayLike,
     *,
     max_seqs: ArrayLike,
-    max_batched_tokens: int = DEFAULT_MAX_BATCHED_TOKENS,
+    max_batched_tokens: ArrayLike = DEFAULT_MAX_BATCHED_TOKENS,
     waves: float | None = None,
 ) -> EstimateArrays:
-    """Closed-loop steady state for arrays of (isl, osl, concurrency, memory cap).
+    """Closed-loop steady state for arrays of (isl, osl, concurrency, memory cap, token budget).
+
+    ``max_batched_tokens`` (the token budget C of a step) broadcasts with the other inputs like
+    them, so one call prices several budgets of the same step-cost model; a scalar gives the
+    same numbers as before, and each row's result depends only on that row's inputs.
 
     ``waves``: model a benchmark run rather than the steady state. Serving benchmarks
     (vLLM/SGLang ``bench_serving`` with ``--max-concurrency N --num-prompts waves·N``, as
@@ -155,16 +159,16 @@ def estimate_arrays(
     steps. The reported mean TTFT averages that first wave (weight 1/waves) with the steady
     state (weight 1 - 1/waves).
     """
-    isl_a, osl_a, n_a, cap_a = np.broadcast_arrays(
+    isl_a, osl_a, n_a, cap_a, C = np.broadcast_arrays(
         np.asarray(isl, dtype=np.float64),
         np.asarray(osl, dtype=np.float64),
         np.asarray(concurrency, dtype=np.float64),
         np.asarray(max_seqs, dtype=np.float64),
+        np.asarray(max_batched_tokens, dtype=np.float64),
     )
-    isl_a, osl_a, n_a, cap_a = (np.atleast_1d(x) for x in (isl_a, osl_a, n_a, cap_a))
-    C = float(max_batched_tokens)
+    isl_a, osl_a, n_a, cap_a, C = (np.atleast_1d(x) for x in (isl_a, osl_a, n_a, cap_a, C))
     b_max, gen, budget_cap = batch_caps(isl_a, osl_a, n_a, cap_a, C)
-    Li, G = isl_a[:, None], gen[:, None]
+    Li, G, Cc = isl_a[:, None], gen[:, None], C[:, None]
     ctx = Li + G / 2.0
     overhead = sm.calib.request_overhead(sm.framework)
 
@@ -172,7 +176,7 @@ def estimate_arrays(
         """f(B) = waiting time by Little's law - time to first token in service; and t, X, TTFT."""
         p = B * Li / G  # prefill tokens per iteration in steady state
         full_ctx = np.broadcast_to(ctx, B.shape)
-        chunks = prompt_chunks(Li, B, C)
+        chunks = prompt_chunks(Li, B, Cc)
         chunk = np.broadcast_to(Li / chunks, B.shape)
         fewer, more, frac = steady_shapes(B, p, chunk, full_ctx, sm.plan.pp)
         t = ((1.0 - frac) * np.asarray(sm.time(fewer), dtype=np.float64)

@@ -1,8 +1,9 @@
 """The analytic screen: every configuration of a space priced at once.
 
-Each :class:`~hierro.search.space.Group` is one step-cost model; :func:`estimate_arrays` evaluates
-all its load points in one vectorised call (closed loop of ``concurrency`` requests per
-replica, Sarathi-style mean field; see :mod:`hierro.perf.estimate`). From the per-replica steady
+The groups of one layout (accelerator, plan and engine) that differ only in their token budget
+share a step-cost model; :func:`estimate_arrays` evaluates all their load points, every budget at
+once, in one vectorised call (closed loop of ``concurrency`` requests per replica, Sarathi-style
+mean field; see :mod:`hierro.perf.estimate`). From the per-replica steady
 state the screen derives, per configuration:
 
 - tokens/s per GPU = out_tok_s / devices; tokens/s per user = 1 / TPOT (InferenceX axes);
@@ -29,7 +30,7 @@ from hierro.errors import HierroError
 from hierro.perf import Calibration, StepModel, estimate_arrays
 from hierro.search.slo import SCREEN_FACTOR, SloTarget
 from hierro.search.space import Candidate, Group, Space
-from hierro.specs import ModelArch, get_accelerator
+from hierro.specs import ModelArch, Plan, get_accelerator
 from hierro.units import HOUR, MEGA
 
 __all__ = ["GpuPrice", "RawScreen", "ScreenTable", "assemble", "gpu_prices", "screen_groups", "screen_value"]
@@ -63,29 +64,62 @@ class ScreenJob:
     calib: Calibration
 
 
+def _blocks(groups: Sequence[Group]) -> list[range]:
+    """Index ranges of consecutive groups of one accelerator and plan (the enumeration yields
+    each layout's engines and token budgets together)."""
+    runs: list[range] = []
+    start = 0
+    for i in range(1, len(groups) + 1):
+        if i == len(groups) or (groups[i].gpu, groups[i].plan) != (groups[start].gpu, groups[start].plan):
+            runs.append(range(start, i))
+            start = i
+    return runs
+
+
+def _by_step_model(groups: Sequence[Group]) -> list[list[int]]:
+    """Indices of the groups sharing a step-cost model (accelerator, plan and engine; they
+    differ in token budget only), in order of first appearance."""
+    out: dict[tuple[str, Plan, str], list[int]] = {}
+    for i, g in enumerate(groups):
+        out.setdefault((g.gpu, g.plan, g.framework), []).append(i)
+    return list(out.values())
+
+
 def screen_groups(job: ScreenJob) -> list[RawScreen]:
-    """Price every load point of every group of ``job`` (a pure function of its input)."""
-    calib = job.calib
-    out = []
-    for g, conc in zip(job.groups, job.concurrencies, strict=True):
-        sm = StepModel(job.model, get_accelerator(g.gpu), g.plan, framework=g.framework, calib=calib)
-        c = np.asarray(conc, dtype=np.int64)
-        r = estimate_arrays(sm, job.isl, job.osl, c, max_seqs=g.max_seqs, max_batched_tokens=g.max_batched_tokens)
-        out.append(RawScreen(c, r.batch, r.ttft_s, r.tpot_s, r.e2e_s, r.req_s, r.out_tok_s))
-    return out
+    """Price every load point of every group of ``job`` (a pure function of its input): one
+    :func:`estimate_arrays` call per step-cost model, its token budgets as one more per-row array."""
+    out: dict[int, RawScreen] = {}
+    for idx in _by_step_model(job.groups):
+        g0 = job.groups[idx[0]]
+        sm = StepModel(job.model, get_accelerator(g0.gpu), g0.plan, framework=g0.framework, calib=job.calib)
+        concs = [np.asarray(job.concurrencies[i], dtype=np.int64) for i in idx]
+        sizes = [len(c) for c in concs]
+        r = estimate_arrays(
+            sm, job.isl, job.osl, np.concatenate(concs),
+            max_seqs=np.repeat([job.groups[i].max_seqs for i in idx], sizes),
+            max_batched_tokens=np.repeat([job.groups[i].max_batched_tokens for i in idx], sizes),
+        )
+        bounds = np.cumsum(sizes)[:-1]
+        parts = [np.split(x, bounds) for x in (r.batch, r.ttft_s, r.tpot_s, r.e2e_s, r.req_s, r.out_tok_s)]
+        for k, i in enumerate(idx):
+            out[i] = RawScreen(concs[k], *(p[k] for p in parts))
+    return [out[i] for i in range(len(job.groups))]
 
 
 def jobs(space: Space, calib: Calibration, chunks: int) -> list[ScreenJob]:
-    """Split the space's groups into about ``chunks`` jobs of similar size, in order."""
+    """Split the space's groups into about ``chunks`` jobs of similar size, in order, never
+    splitting the engines and token budgets of one layout across jobs."""
     gs = space.groups
-    size = max(1, math.ceil(len(gs) / max(1, chunks)))
-    return [
-        ScreenJob(
-            space.model, space.isl, space.osl, gs[i : i + size],
-            tuple(tuple(int(c) for c in space.concurrencies(g)) for g in gs[i : i + size]), calib,
-        )
-        for i in range(0, len(gs), size)
-    ]
+    runs = _blocks(gs)
+    size = max(1, math.ceil(len(runs) / max(1, chunks)))
+    out = []
+    for i in range(0, len(runs), size):
+        lo, hi = runs[i].start, runs[min(i + size, len(runs)) - 1].stop
+        out.append(ScreenJob(
+            space.model, space.isl, space.osl, gs[lo:hi],
+            tuple(tuple(int(c) for c in space.concurrencies(g)) for g in gs[lo:hi]), calib,
+        ))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
