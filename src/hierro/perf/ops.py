@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from hierro.specs import Accelerator, Attention, ModelArch, Plan
+from hierro.specs import Accelerator, Attention, Layer, ModelArch, Plan
 from hierro.specs.memory import LINEAR_STATE_BYTES
 from hierro.specs.plan import weight_bytes_per_param
 from hierro.units import dtype_bytes
@@ -95,6 +95,16 @@ def _kv_shard(a: Attention, plan: Plan) -> int:
     return plan.attn_tp
 
 
+def _merged_groups(groups: tuple[tuple[Layer, int], ...]) -> list[tuple[Layer, int]]:
+    """Identical layers counted together, in order of first appearance: every layer gets the
+    same 1/pp share of the step, so pricing a layer spec once with its total count is exact (it
+    turns gpt-oss's 36 alternating sliding/full groups into two)."""
+    merged: dict[Layer, int] = {}
+    for layer, n in groups:
+        merged[layer] = merged.get(layer, 0) + n
+    return list(merged.items())
+
+
 def build_ops(
     model: ModelArch, accel: Accelerator, plan: Plan, s: StepShape, *, domain: int
 ) -> list[Op]:
@@ -115,7 +125,7 @@ def build_ops(
     wdt = plan.weight_dtype
     attn_dt = "fp8" if plan.kv_dtype in ("fp8", "fp4") else "bf16"
     ops: list[Op] = []
-    for layer, n_layers in model.groups:
+    for layer, n_layers in _merged_groups(model.groups):
         n = n_layers * stage
         a, m = layer.attn, layer.mlp
         tp = plan.attn_tp
