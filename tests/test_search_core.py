@@ -136,3 +136,11 @@ def test_frontiers_are_non_dominated(result: SearchResult) -> None:
     for i in f:
         assert not np.any((x > x[i]) & (y > y[i]))
     assert np.all(np.diff(x[f]) < 0) and np.all(np.diff(y[f]) > 0)
+
+
+def test_recommendations_are_distinct_deployments(result: SearchResult) -> None:
+    """Token-budget variants of one layout at one replica count are one deployment: the
+    ranking lists each once (with its most SLO slack), so the top rows differ in what is bought."""
+    keys = [(x.candidate.group.gpu, x.candidate.group.plan, x.candidate.group.framework, x.replicas)
+            for x in result.recommendations]
+    assert len(keys) == len(set(keys))

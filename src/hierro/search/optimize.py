@@ -51,8 +51,8 @@ from hierro.search.screen import (
     screen_value,
 )
 from hierro.search.slo import Demand, SloTarget
-from hierro.search.space import Candidate, SearchSpace, Space, enumerate_space
-from hierro.specs import ModelArch, get_accelerator, get_model
+from hierro.search.space import Candidate, Group, SearchSpace, Space, enumerate_space
+from hierro.specs import ModelArch, Plan, get_accelerator, get_model
 
 __all__ = ["OBJECTIVES", "Budget", "Recommendation", "SearchProgress", "SearchRequest", "SearchResult", "search"]
 
@@ -238,16 +238,21 @@ def _order(t: ScreenTable, rows: NDArray[np.int64], objective: Objective) -> NDA
     return np.asarray(r[np.lexsort((r, *reversed(keys)))], dtype=np.int64)
 
 
-def _dedupe(t: ScreenTable, ordered: NDArray[np.int64], slos: tuple[SloTarget, ...]) -> NDArray[np.int64]:
+def _dedupe(t: ScreenTable, ordered: NDArray[np.int64], slos: tuple[SloTarget, ...],
+            groups: tuple[Group, ...]) -> NDArray[np.int64]:
     """One row per (layout, replica count), at the place of its first row in ``ordered``: the
-    row with the most SLO slack (all cost the same)."""
+    row with the most SLO slack (all cost the same). A layout is an accelerator, plan and
+    engine: its token-budget variants are one layout, so the top of the ranking shows different
+    deployments rather than one deployment at each budget."""
     if slos:
         slack = np.max([screen_value(t, s)[ordered] / s.limit_s for s in slos], axis=0)
     else:
         slack = np.zeros(len(ordered))
+    ids: dict[tuple[str, Plan, str], int] = {}
+    layout = [ids.setdefault((g.gpu, g.plan, g.framework), len(ids)) for g in groups]
     chosen: dict[tuple[int, int], tuple[float, int]] = {}
     for i, sl in zip(ordered.tolist(), slack.tolist(), strict=True):
-        key = (int(t.group[i]), int(t.replicas[i]))
+        key = (layout[int(t.group[i])], int(t.replicas[i]))
         if key not in chosen or sl < chosen[key][0]:
             chosen[key] = (sl, i)
     return np.asarray([row for _, row in chosen.values()], dtype=np.int64)
@@ -289,7 +294,8 @@ def search(
         if not req.disagg:
             raise
         agg_err, feasible = err, np.zeros(len(table), dtype=bool)
-    ordered = _dedupe(table, _order(table, np.flatnonzero(feasible).astype(np.int64), req.objective), req.slos)
+    ordered = _dedupe(table, _order(table, np.flatnonzero(feasible).astype(np.int64), req.objective), req.slos,
+                      groups)
     dis: list[DisaggCandidate] = []
     dscreen: DisaggScreen | None = None
     if req.disagg:
