@@ -59,3 +59,31 @@ def test_train_overlap_option() -> None:
     assert json.loads(hidden)["gpu_hours"] < json.loads(plain)["gpu_hours"]  # wide EP pays off once hidden
     code, text = _invoke(*base, "--overlap", "dp")
     assert code == 2 and "--overlap" in text
+
+
+def test_train_recipe_options() -> None:
+    base = ["--model", "deepseek-v3", "--tokens", "1e12", "--gpu", "h800", "--gpus", "2048",
+            "--seq-len", "4096", "--dtype", "fp8", "--json"]
+    code, text = _invoke(*base, "--adam-moments", "bf16", "--low-precision-acts")
+    assert code == 0, text
+    lay = json.loads(text)["layout"]
+    assert lay["adam_moments"] == "bf16" and lay["low_precision_acts"] is True
+    code, text = _invoke(*base[:-3], "--low-precision-acts")
+    assert code == 2 and "fp8" in text and "\n" not in text
+    code, text = _invoke(*base, "--adam-moments", "fp16")
+    assert code == 2 and "--adam-moments" in text
+    code, text = _invoke(*base, "--schedule", "gpipe")
+    assert code == 2 and "--schedule" in text
+
+
+def test_train_deepseek_v3_published_layout_fits() -> None:
+    # arXiv:2412.19437 §3.2-3.3: DualPipe PP16, EP64, ZeRO-1 DP128, bf16 moments, FP8 activations
+    lay = ["--tp", "1", "--pp", "16", "--dp", "128", "--ep", "64", "--schedule", "dualpipe"]
+    base = ["--model", "deepseek-v3", "--tokens", "14.8e12", "--gpu", "h800", "--gpus", "2048",
+            "--seq-len", "4096", "--batch-tokens", str(15360 * 4096), "--dtype", "fp8",
+            "--overlap", "ep", *lay, "--json"]
+    code, text = _invoke(*base, "--adam-moments", "bf16", "--low-precision-acts")
+    assert code == 0, text
+    assert json.loads(text)["memory_per_gpu_gb"]["total"] < 80
+    code, text = _invoke(*base)
+    assert code == 2 and "needs" in text and "\n" not in text

@@ -277,3 +277,52 @@ def test_dualpipe_bubble_is_smaller_than_1f1b() -> None:
     with pytest.raises(HierroError):
         plan_training("deepseek-v3", 1e12, "h800", 2048, seq_len=4096,
                       layout=Layout(pp=15, dp=2048 // 15, schedule="dualpipe"))
+
+
+def test_routed_experts_keep_no_output() -> None:
+    # the router score is applied before the down-projection, so its gradient needs no expert
+    # output: per routed copy the dispatched token (FP8) and the SwiGLU inputs (bf16 or FP8)
+    from hierro.training.memory import E5M6_BYTES, layer_act_bytes
+
+    moe, h = DSV3.groups[-1][0], DSV3.hidden
+    at, m = moe.attn, moe.mlp
+    base = layer_act_bytes(moe, h, "selective", fp8=True)
+    low = layer_act_bytes(moe, h, "selective", fp8=True, low_precision=True)
+    swiglu_in = 2 * (m.top_k * m.intermediate + m.shared_intermediate)  # elements per token
+    attn_out = at.n_heads * at.head_dim_v
+    assert base - low == pytest.approx(swiglu_in * 1.0 + attn_out * (2.0 - E5M6_BYTES))
+    no_moe = replace(moe, mlp=replace(m, top_k=0))
+    per_copy = (base - layer_act_bytes(no_moe, h, "selective", fp8=True)) / m.top_k
+    assert per_copy == pytest.approx(h + 2 * 2 * m.intermediate)
+    # low-precision caching is a property of FP8 training: no effect on bf16 GEMMs
+    assert layer_act_bytes(moe, h, "selective", low_precision=True) == layer_act_bytes(moe, h, "selective")
+
+
+def test_bf16_moments_cut_optimizer_states_by_a_third() -> None:
+    lay = Layout(pp=16, dp=64, ep=64)
+    a = train_memory(DSV3, lay, 4096, 32, H100.hbm_bytes, "fp8")
+    b = train_memory(DSV3, replace(lay, moments="bf16"), 4096, 32, H100.hbm_bytes, "fp8")
+    assert b.optimizer_bytes == pytest.approx(a.optimizer_bytes * 8 / 12)
+    assert (b.weights_bytes, b.grads_bytes, b.activations_bytes) == (
+        a.weights_bytes, a.grads_bytes, a.activations_bytes)
+    c = train_memory(DSV3, replace(lay, low_precision_acts=True), 4096, 32, H100.hbm_bytes, "fp8")
+    assert c.activations_bytes < a.activations_bytes
+
+
+def test_recipe_pins_reach_the_searched_layout() -> None:
+    kw = {"seq_len": 4096, "dtype": "fp8", "global_batch_tokens": 1024 * 4096}
+    p = plan_training("deepseek-v3", 1e12, "h800", 2048,
+                      fixed={"pp": 16, "ep": 64, "moments": "bf16", "low_precision_acts": 1}, **kw)  # type: ignore[arg-type]
+    assert p.layout.moments == "bf16" and p.layout.low_precision_acts
+    assert "Adam moments bf16" in p.layout.label()
+
+
+def test_bad_recipe_is_one_line() -> None:
+    with pytest.raises(HierroError, match="fp8"):
+        plan_training("llama-3.1-70b", 1e12, "h100-sxm", 1024, fixed={"low_precision_acts": 1})
+    with pytest.raises(HierroError, match="fp8"):
+        plan_training("llama-3.1-70b", 1e12, "h100-sxm", 1024,
+                      layout=Layout(tp=8, pp=4, dp=32, low_precision_acts=True))
+    with pytest.raises(HierroError, match="moments"):
+        plan_training("llama-3.1-70b", 1e12, "h100-sxm", 1024,
+                      layout=Layout(tp=8, pp=4, dp=32, moments="fp16"))  # type: ignore[arg-type]

@@ -48,6 +48,12 @@ def train_cmd(
     ep: Annotated[int, typer.Option(help="expert parallel (with --tp)")] = 1,
     zero: Annotated[int, typer.Option(help="ZeRO stage 0-3 (with --tp)")] = 1,
     recompute: Annotated[str, typer.Option(help="none, selective or full (with --tp)")] = "selective",
+    schedule: Annotated[str, typer.Option(
+        help="pipeline schedule: 1f1b (interleaving searched) or dualpipe (DeepSeek-V3)")] = "1f1b",
+    adam_moments: Annotated[str, typer.Option(
+        help="precision of Adam's moments: fp32 or bf16 (DeepSeek-V3; master weights stay fp32)")] = "fp32",
+    low_precision_acts: Annotated[bool, typer.Option(
+        help="with --dtype fp8, also cache SwiGLU inputs in FP8 and the attention output in E5M6")] = False,
     overlap: Annotated[str, typer.Option(
         help="communication the software stack hides behind compute, any of tp,pp,ep "
              "(MegaScale: tp,pp; DeepSeek-V3 DualPipe: ep)")] = "",
@@ -58,6 +64,12 @@ def train_cmd(
         raise HierroError(f"--dtype must be bf16 or fp8, got {dtype!r}")
     if recompute not in ("none", "selective", "full"):
         raise HierroError(f"--recompute must be none, selective or full, got {recompute!r}")
+    if schedule not in ("1f1b", "dualpipe"):
+        raise HierroError(f"--schedule must be 1f1b or dualpipe, got {schedule!r}")
+    if adam_moments not in ("fp32", "bf16"):
+        raise HierroError(f"--adam-moments must be fp32 or bf16, got {adam_moments!r}")
+    if low_precision_acts and dtype != "fp8":
+        raise HierroError("--low-precision-acts needs --dtype fp8")
     kinds = [k.strip() for k in overlap.split(",") if k.strip()]
     bad = [k for k in kinds if k not in _OVERLAPS]
     if bad:
@@ -68,16 +80,22 @@ def train_cmd(
         comm_sm_share=DUALPIPE_COMM_SM_SHARE if "ep" in kinds else 0.0,
     )
     layout = None
+    recipe: dict[str, int | str] = {"schedule": schedule} if schedule != "1f1b" else {}
+    if adam_moments != "fp32":
+        recipe["moments"] = adam_moments
+    if low_precision_acts:
+        recipe["low_precision_acts"] = True
     if tp is not None:
         shard = tp * cp * pp
         d = dp if dp is not None else max(gpus // shard, 1)
         layout = Layout(tp=tp, pp=pp, dp=d, cp=cp, ep=ep, zero=zero,
-                        recompute=recompute)  # type: ignore[arg-type]
+                        recompute=recompute, schedule=schedule,  # type: ignore[arg-type]
+                        moments=adam_moments, low_precision_acts=low_precision_acts)  # type: ignore[arg-type]
     plan = plan_training(
         model, tokens, gpu, gpus, seq_len,
         deadline_days=parse_days(deadline) if deadline else None,
         usd_per_gpu_hour=usd_per_gpu_hour, global_batch_tokens=batch_tokens, dtype=dtype, layout=layout,
-        efficiency=eff,
+        fixed=recipe if layout is None else None, efficiency=eff,
     )
     if as_json:
         emit_json(training_dict(plan))

@@ -27,7 +27,9 @@ def training_dict(p: TrainingPlan) -> dict[str, Any]:
         "layout": {
             "tp": lay.tp, "cp": lay.cp, "pp": lay.pp, "vpp": lay.vpp, "dp": lay.dp, "ep": lay.ep,
             "micro_batch": lay.micro_batch, "micro_batches": st.micro_batches,
-            "recompute": lay.recompute, "zero": lay.zero, "label": lay.label(),
+            "recompute": lay.recompute, "zero": lay.zero, "schedule": lay.schedule,
+            "adam_moments": lay.moments, "low_precision_acts": lay.low_precision_acts,
+            "label": lay.label(),
         },
         "model_flops": p.model_flops,
         "flops_6nd": p.flops_6nd,

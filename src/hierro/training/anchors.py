@@ -24,21 +24,22 @@ and which communication overlaps its software stack describes; nothing is tuned 
   sliding-window attention and parallel blocks are not modelled.
 - DeepSeek-V3 on 2,048 H800s: 2,664K GPU-hours of pre-training on 14.8T tokens (2,788K with
   context extension, 119K, and post-training, 5K; arXiv:2412.19437 table 1), seq 4,096, batch
-  15,360 sequences. Published layout pinned: DualPipe over 16 stages (two parameter copies, PP+1
-  micro-batches in flight, bubble (PP/2-1)(F&B+B-3W), §3.2.1 and table 2), 64-way EP over 8
-  nodes with node-limited routing (4 of 8 groups, config.json ``topk_group``), ZeRO-1 DP, no TP
-  (§3.2), selective recomputation of the norms and MLA up-projections (§3.2.3), FP8 linear
-  layers with FP8-cached inputs, attention and head in BF16 (§3.3), the MTP module's block and
-  head counted (§2.2); DualPipe hides the all-to-all (``ep_overlap = 1``) on 20 of 132 SMs
-  (§3.2.2). Strict xfail, for two reasons: (1) memory: the model puts that layout at 115 GB per
-  GPU (states 37 GB with DualPipe's two copies and fp32 gradients; activations 74 GB, 313 KB per
-  token and MoE layer, of which 115 KB are the eight expert outputs kept for the router
-  weights' gradient and 33 KB the bf16 SwiGLU inputs) where DeepSeek trained in 80 GB; it also
-  cached SwiGLU inputs in FP8, the attention output in E5M6 and kept Adam moments in BF16
-  (§3.3.2), which are not modelled, and how it avoided storing the expert outputs is not
-  published; (2) time: with memory not checked the model predicts 2.22M GPU-hours, 16.6% under
-  the published figure, just outside the ±15% stated. The former pass at full recomputation
-  rested on that memory gap (2.57M GPU-hours at recompute=full).
+  15,360 sequences. Published layout pinned (:data:`DEEPSEEK_V3_LAYOUT`): DualPipe over 16
+  stages (two parameter copies, PP+1 micro-batches in flight, bubble (PP/2-1)(F&B+B-3W), §3.2.1
+  and table 2), 64-way EP over 8 nodes with node-limited routing (4 of 8 groups, config.json
+  ``topk_group``), ZeRO-1 DP, no TP (§3.2); the memory savings it states: recomputation of the
+  norms and MLA up-projections (§3.2.3), the embedding and output head on one rank and shared
+  with the MTP module (§3.2.3, :func:`hierro.training.memory.device_params`), the EMA in CPU
+  memory (§3.2.3; the planner counts no EMA on the device), Adam moments in BF16 with fp32
+  master weights and gradients, FP8-cached linear inputs, the attention output cached in E5M6
+  and the MoE SwiGLU inputs in FP8 with the SwiGLU output recomputed (§3.3.1, §3.3.3); FP8
+  linear layers, attention and head in BF16 (§3.3.1), the MTP module's block and head counted
+  (§2.2); DualPipe hides the all-to-all (``ep_overlap = 1``) on 20 of 132 SMs (§3.2.2). That
+  layout needs 74.7 GB per GPU of the 83.9 GB usable on an 80 GB H800 (states 34 GB: bf16
+  weights 9.7, fp32 gradients 19.5, optimizer 5.0, with DualPipe's two stages per rank;
+  activations 36.6 GB, 153 KB per token and MoE layer; logits 3.2 GB). Strict xfail on time:
+  the model predicts 2.22M GPU-hours, 16.6% under the published figure, just outside the ±15%
+  stated (the memory savings change no FLOPs; bf16 moments only shorten the optimizer step).
 - Llama 3.1 405B in FP8 (current scaling) on 1,024 H100s with Megatron-Bridge: 292 tokens/s per
   GPU at TP8 PP8 CP2 VP8, micro-batch 1, batch 512 sequences of 8,192 (NeMo 25.11 container,
   Megatron-Bridge docs/performance-summary.md, DGX-H100 table), with the embedding and loss
@@ -117,8 +118,10 @@ loss. The interleaving depth V is not published and is searched."""
 
 DEEPSEEK_V3_LAYOUT: tuple[tuple[str, int | str], ...] = (
     ("tp", 1), ("cp", 1), ("pp", 16), ("dp", 128), ("ep", 64), ("zero", 1), ("vpp", 1),
-    ("micro_batch", 1), ("schedule", "dualpipe"), ("recompute", "selective"), ("split_ends", 0))
-"""DeepSeek-V3's published layout (arXiv:2412.19437 §3.2, §3.2.3); every field pinned."""
+    ("micro_batch", 1), ("schedule", "dualpipe"), ("recompute", "selective"), ("split_ends", 0),
+    ("moments", "bf16"), ("low_precision_acts", True))
+"""DeepSeek-V3's published layout and memory recipe (arXiv:2412.19437 §3.2, §3.2.3, §3.3.3);
+every field pinned."""
 
 ANCHORS: tuple[Anchor, ...] = (
     Anchor("llama3-405b-8k", "llama-3.1-405b", "h100-sxm", 8192, 15.6e12, 8192, 2048 * 8192,
@@ -134,9 +137,10 @@ ANCHORS: tuple[Anchor, ...] = (
            "arXiv:2412.19437 table 1 (2,664K pre-training of 2,788K in all), §3.2-3.3",
            dtype="fp8", fixed=DEEPSEEK_V3_LAYOUT,
            stack=(("ep_overlap", 1.0), ("comm_sm_share", 20 / 132)),
-           xfail="at its published layout (DualPipe PP16, EP64, ZeRO-1, selective recomputation) "
-                 "the memory model needs 115 GB per H800 where DeepSeek trained in 80 GB, and "
-                 "with memory unchecked the GPU-hours come out 16.6% low, outside the 15% stated"),
+           xfail="at its published layout and recipe (DualPipe PP16, EP64, ZeRO-1, selective "
+                 "recomputation, bf16 Adam moments, low-precision activations; 74.7 GB of 83.9 "
+                 "GB usable per H800) the step model gives 2.22M GPU-hours, 16.6% under 2.664M, "
+                 "outside the 15% stated"),
     Anchor("nemo-llama31-405b-fp8-1k", "llama-3.1-405b", "h100-sxm", 1024, 1e12, 8192, 512 * 8192,
            "tokens_per_s_per_gpu", 292.0, 0.15, "check",
            "NVIDIA-NeMo/Megatron-Bridge docs/performance-summary.md, 25.11 container, DGX-H100",

@@ -7,8 +7,11 @@ cp a power of two leaving at least :data:`MIN_CP_CHUNK` tokens per rank, pp up t
 count, vpp dividing the layers of a stage, ep a power of two dividing the experts and dp·cp,
 micro-batches of 1, 2 or 4 sequences, the embedding and loss counted in the pipeline split or
 not. dp = G / (tp·cp·pp) must be a whole number and the global batch is rounded up to a
-multiple of dp·b. DualPipe is considered only when pinned (``fixed={"schedule": "dualpipe"}``).
-Among layouts whose memory fits, the one with the shortest step time per token wins.
+multiple of dp·b. DualPipe is considered only when pinned (``fixed={"schedule": "dualpipe"}``),
+and so are the numerical recipe's memory savings, bf16 Adam moments and low-precision activation
+caching (``fixed={"moments": "bf16", "low_precision_acts": True}``): they trade precision, not
+time, so the search does not assume them. Among layouts whose memory fits, the one with the
+shortest step time per token wins.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from hierro.training.parallel import Layout, Recompute, Schedule, check_layout
 from hierro.training.step import StepTime, TrainEfficiency, micro_batches, step_time
 from hierro.units import GB
 
-__all__ = ["MIN_CP_CHUNK", "best_layout", "candidate_layouts", "evaluate_layout"]
+__all__ = ["MIN_CP_CHUNK", "RECIPE_FIELDS", "best_layout", "candidate_layouts", "evaluate_layout"]
 
 MIN_CP_CHUNK = 2048
 """Fewest tokens per context-parallel rank the search considers."""
 _MICRO_BATCHES = (1, 2, 4)
+RECIPE_FIELDS = ("moments", "low_precision_acts")
+"""Layout fields the search takes as given (default or pinned) rather than searches."""
 _RC_RANK = {"none": 0, "selective": 1, "full": 2}
 _MEMORY_CHOICES: tuple[tuple[int, Recompute], ...] = (
     (1, "none"), (2, "none"), (1, "selective"), (2, "selective"), (1, "full"), (2, "full"),
@@ -116,10 +121,15 @@ def best_layout(
     sched = pins.get("schedule", "1f1b")
     if sched not in ("1f1b", "dualpipe"):
         raise PlanError(f"schedule must be 1f1b or dualpipe, got {sched!r}")
-    for lay in candidate_layouts(model, gpus, seq_len, global_batch_seqs, scale_up_domain,
-                                 sched):  # type: ignore[arg-type]
-        if any(getattr(lay, k) != v for k, v in pins.items()):
+    recipe = {k: pins.pop(k) for k in RECIPE_FIELDS if k in pins}
+    moments = str(recipe.get("moments", "fp32"))
+    low_acts = bool(recipe.get("low_precision_acts", False))
+    _check_recipe(Layout(moments=moments, low_precision_acts=low_acts), dtype)  # type: ignore[arg-type]
+    for cand in candidate_layouts(model, gpus, seq_len, global_batch_seqs, scale_up_domain,
+                                  sched):  # type: ignore[arg-type]
+        if any(getattr(cand, k) != v for k, v in pins.items()):
             continue
+        lay = replace(cand, moments=moments, low_precision_acts=low_acts) if recipe else cand  # type: ignore[arg-type]
         seen += 1
         key = (replace(lay, zero=1, recompute="none"), lay.zero >= 3)
         if fastest_fit.get(key, 3) <= _RC_RANK[lay.recompute]:
@@ -160,6 +170,7 @@ def evaluate_layout(
 ) -> StepTime:
     """A given layout, checked: one-line :class:`HierroError` if it is invalid or does not fit."""
     check_layout(lay, model, seq_len, gpus)
+    _check_recipe(lay, dtype)
     m = micro_batches(global_batch_seqs, lay)
     if lay.schedule == "dualpipe" and (m < lay.pp or m % 2):
         raise PlanError(f"DualPipe needs an even number of micro-batches, at least pp={lay.pp}, got {m}")
@@ -168,3 +179,12 @@ def evaluate_layout(
     st = step_time(model, lay, acc, scale_up_domain, seq_len, global_batch_seqs, dtype, eff)
     check_memory(st.memory, f"{model.id} with {lay.label()} on {acc.id}")
     return st
+
+
+def _check_recipe(lay: Layout, dtype: str) -> None:
+    """One-line :class:`PlanError` for a numerical recipe the layout cannot use."""
+    if lay.moments not in ("fp32", "bf16"):
+        raise PlanError(f"Adam moments must be fp32 or bf16, got {lay.moments!r}")
+    if lay.low_precision_acts and dtype != "fp8":
+        raise PlanError("low-precision activation caching needs FP8 linear layers (dtype fp8), "
+                        f"got {dtype}")

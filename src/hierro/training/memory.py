@@ -4,9 +4,12 @@ Model states, mixed precision with Adam (Rajbhandari et al. 2020, ZeRO, arXiv:19
 Megatron-LM ``theoretical_memory_usage.py``: 18 B/param, or 6 + 12/dp with the distributed
 optimizer): bf16 weights (2 B/param), fp32 main gradients (4 B; Llama 3 accumulates and reduces
 gradients in fp32, arXiv:2407.21783 §3.3.4), and an fp32 master copy plus two Adam moments
-(12 B). ZeRO stage 1 shards the 12 B of optimizer state over the R data-parallel replicas of a
-weight, stage 2 also the gradients, stage 3 (FSDP) also the weights, which are gathered a layer
-at a time (two layers' buffer).
+(12 B; 8 B with the moments in bf16, ``Layout.moments``, as DeepSeek-V3 keeps them while its
+master weights and accumulated gradients stay fp32, arXiv:2412.19437 §3.3.3). ZeRO stage 1
+shards the optimizer state over the R data-parallel replicas of a weight, stage 2 also the
+gradients, stage 3 (FSDP) also the weights, which are gathered a layer at a time (two layers'
+buffer). No EMA copy of the weights is counted: DeepSeek-V3 keeps its EMA in CPU memory, updated
+asynchronously (§3.2.3), and a run that keeps one on the device must add its bytes.
 
 Activations. Korthikanti et al. 2022 (arXiv:2205.05198, table 2) count s·b·h·(34 + 5·a·s/h)
 bytes per GPT layer, divided by t under tensor and sequence parallelism, of which 5·a·s/h are
@@ -18,17 +21,33 @@ token and layer, the tensors a backward pass needs, on the model's own shapes
 (:func:`layer_act_bytes`): the residual-stream input of each norm, each norm's output (the input
 of the next GEMMs), q, k and v, the attention output, the gated MLP's gate and up outputs and
 their product; for MLA the compressed latents, their norms and the up-projected q, k, v; for a
-routed expert the dispatched copy, its gate, up and product and its output (which the router
-weight's gradient needs). On a GPT-3 shape this is Korthikanti's 34 less the two masks.
+routed expert the dispatched copy and its gate, up and product. On a GPT-3 shape this is
+Korthikanti's 34 less the two masks.
+
+A routed expert's output is not kept. The combine weights it by its router score g; that
+scaling commutes with the down-projection W, so it is applied to the gated activation a before
+it (g·W·a = W·(g·a)), and the score's gradient is then dL/dg = <a, W^T·dy>: the activation,
+kept or recomputed for W's weight gradient anyway, dotted with W's input gradient, which the
+expert's backward computes anyway (Megatron-Core ``fusions/fused_bias_swiglu.py``,
+``weighted_bias_swiglu_impl``, which saves only the SwiGLU input and the scores). Applying the
+score after W instead (an unpermute weighted by the scores) keeps each copy's h-wide output,
+2·k·h bytes per token and layer more.
 
 - ``selective`` recomputes the cheap parts: the norms (from their stored inputs), the gated
   activation's product (from the stored gate and up outputs) and MLA's up-projections (from the
   stored latents), as DeepSeek-V3 does (arXiv:2412.19437 §3.2.3) and Megatron-Core's
   ``--recompute-modules layernorm moe_act mla_up_proj`` do;
 - ``full`` keeps only each layer's input, 2·s·b·h/t;
-- FP8 linear layers cache their inputs in FP8 for the weight-gradient GEMM (DeepSeek-V3 §3.3.1-
-  3.3.2, figure 6; Transformer Engine's FP8 recipes): 1 B per element instead of 2. The attention
-  output stays 2 B (the attention backward needs it too; DeepSeek keeps it in a 12-bit E5M6).
+- FP8 linear layers cache their inputs in FP8 for the weight-gradient GEMM (DeepSeek-V3 §3.3.1,
+  figure 6; Transformer Engine's FP8 recipes): 1 B per element instead of 2. The attention
+  output stays 2 B (the attention backward needs it too) and the gated activation's inputs (the
+  gate and up outputs, not inputs of a linear layer) 2 B;
+- ``low_precision_acts`` (FP8 only) caches those two as well, per DeepSeek-V3 §3.3.3
+  ("Low-Precision Activation"): the attention output, the input of the linear layer after
+  attention, in a 12-bit E5M6 (1.5 B), and the SwiGLU inputs in FP8 (1 B) with the SwiGLU output
+  recomputed in the backward (under ``none`` the product is then still kept as the
+  down-projection's FP8 input). DeepSeek states the SwiGLU caching for its MoE layers;
+  Megatron-Core's ``--activation-func-fp8-input-store`` applies it to every gated MLP, as here.
 
 Pipeline schedule: which micro-batches a stage holds in flight. Under 1F1B rank r runs p-1-r
 warm-up forwards, so it holds min(m, p-r) micro-batches of its layers; interleaved with v chunks
@@ -40,7 +59,9 @@ carry one transformer layer fewer (arXiv:2407.21783 §3.3.2; Megatron-Core
 ``account_for_embedding_in_pipeline_split``/``account_for_loss_in_pipeline_split``), which also
 leaves the first rank's first chunk, and its warm-up forwards of that chunk, without layer
 activations. DualPipe (DeepSeek-V3 §3.2.1, table 2) holds two copies of the parameters, stage i
-and stage p-1-i on each rank, and PP+1 micro-batches of activations. The rank checked is the
+and stage p-1-i on each rank, and PP+1 micro-batches of activations; each stage's weights thus
+live on 2·dp ranks, but the optimizer states are sharded over the dp·cp replicas only, as the
+report does not say that its ZeRO-1 also shards across the two copies. The rank checked is the
 fullest of the first, the second and the last (rank 1 can exceed rank 0 once the embedding has
 its own chunk); the last also holds one micro-batch's logits.
 
@@ -63,6 +84,7 @@ from hierro.units import GB
 __all__ = [
     "ADAM_BYTES_PER_PARAM",
     "ALLOCATOR_OVERHEAD",
+    "E5M6_BYTES",
     "GRAD_BYTES_PER_PARAM",
     "RUNTIME_RESERVE_BYTES",
     "WEIGHT_BYTES_PER_PARAM",
@@ -75,6 +97,7 @@ __all__ = [
     "korthikanti_layer_bytes",
     "layer_act_bytes",
     "layer_avg",
+    "optimizer_bytes_per_param",
     "stage_layers",
     "train_memory",
 ]
@@ -83,6 +106,12 @@ T = TypeVar("T")
 WEIGHT_BYTES_PER_PARAM = 2.0
 GRAD_BYTES_PER_PARAM = 4.0
 ADAM_BYTES_PER_PARAM = 12.0
+"""fp32 master weights and two fp32 Adam moments."""
+MASTER_BYTES_PER_PARAM = 4.0
+MOMENT_BYTES = {"fp32": 4.0, "bf16": 2.0}
+E5M6_BYTES = 1.5
+"""DeepSeek-V3's 12-bit format for the attention output it caches (1 sign, 5 exponent and 6
+mantissa bits; arXiv:2412.19437 §3.3.3)."""
 RUNTIME_RESERVE_BYTES = 2.0e9
 """HBM the job cannot allocate: what the driver does not expose (an H100 80GB shows 81,559 of
 81,920 MiB, 0.38 GB), the CUDA context and kernel images (~0.5 GB) and the NCCL buffers of the
@@ -119,13 +148,20 @@ def korthikanti_layer_bytes(
     return sbh * (34.0 / t + 5.0 * a * s / (h * t))
 
 
-def _attn_act(layer: Layer, h: int, selective: bool, g: float) -> float:
-    """Bytes one token's attention block keeps for backward (``g``: bytes of a cached GEMM input)."""
+def optimizer_bytes_per_param(moments: str = "fp32") -> float:
+    """fp32 master weight plus two Adam moments in ``moments`` precision: 12 B, or 8 B in bf16."""
+    return MASTER_BYTES_PER_PARAM + 2.0 * MOMENT_BYTES[moments]
+
+
+def _attn_act(layer: Layer, h: int, selective: bool, g: float, o: float = BF16) -> float:
+    """Bytes one token's attention block keeps for backward (``g``: bytes of a cached GEMM input,
+    ``o``: of the attention output, which the attention backward and the output projection's
+    weight gradient share)."""
     at = layer.attn
     keep = BF16 * h + (0.0 if selective else g * h)  # norm input; norm output (GEMM input)
     if at.kind == "gqa":
         qkv = at.n_heads * at.head_dim_qk + at.n_kv_heads * (at.head_dim_qk + at.head_dim_v)
-        return keep + BF16 * (qkv + at.n_heads * at.head_dim_v) + LSE_BYTES * at.n_heads
+        return keep + BF16 * qkv + o * at.n_heads * at.head_dim_v + LSE_BYTES * at.n_heads
     if at.kind == "mla":
         nope = at.head_dim_qk - at.rope_dim
         latents = at.q_lora_rank + at.kv_lora_rank + at.rope_dim  # q_a and kv_a outputs
@@ -133,35 +169,44 @@ def _attn_act(layer: Layer, h: int, selective: bool, g: float) -> float:
         if not selective:  # normed latents (up-projection inputs) and the up-projected q, k, v
             keep += g * (at.q_lora_rank + at.kv_lora_rank)
             keep += BF16 * at.n_heads * (at.head_dim_qk + nope + at.head_dim_v)
-        return keep + BF16 * at.n_heads * at.head_dim_v + LSE_BYTES * at.n_heads
+        return keep + o * at.n_heads * at.head_dim_v + LSE_BYTES * at.n_heads
     inner = 2 * at.lin_key_heads * at.lin_key_dim + 2 * at.lin_value_heads * at.lin_value_dim
     return keep + BF16 * inner + g * at.lin_value_heads * at.lin_value_dim
 
 
-def _mlp_act(layer: Layer, h: int, selective: bool, g: float) -> float:
-    """Gated MLP: norm input and output, gate and up outputs, their product (the down input)."""
+def _mlp_act(layer: Layer, h: int, selective: bool, g: float, gi: float = BF16) -> float:
+    """Gated MLP: norm input and output, gate and up outputs (``gi`` bytes each), their product
+    (the down input)."""
     m = layer.mlp
     keep = BF16 * h + (0.0 if selective else g * h)
 
     def gated(width: int) -> float:
-        return BF16 * 2 * width + (0.0 if selective else g * width)
+        return gi * 2 * width + (0.0 if selective else g * width)
 
     if m.kind == "dense":
         return keep + gated(m.intermediate)
-    # per routed copy: the dispatched token (expert GEMM input), the gated MLP, and the expert
-    # output, which the gradient of its router weight needs; the router's fp32 scores
-    routed = m.top_k * (g * h + gated(m.intermediate) + BF16 * h)
+    # per routed copy: the dispatched token (expert GEMM input) and the gated MLP; not the
+    # expert output (the router score is applied before the down-projection, see the module
+    # docstring); the router's fp32 scores
+    routed = m.top_k * (g * h + gated(m.intermediate))
     shared = gated(m.shared_intermediate) if m.shared_intermediate else 0.0
     return keep + routed + shared + 4.0 * m.n_experts
 
 
-def layer_act_bytes(layer: Layer, h: int, recompute: str = "none", fp8: bool = False) -> float:
-    """Bytes one token keeps for the backward of one layer (before the /t of TP with SP)."""
+def layer_act_bytes(layer: Layer, h: int, recompute: str = "none", fp8: bool = False,
+                    low_precision: bool = False) -> float:
+    """Bytes one token keeps for the backward of one layer (before the /t of TP with SP).
+
+    ``low_precision`` (with ``fp8``): the attention output in E5M6, the SwiGLU inputs in FP8.
+    """
     if recompute == "full":
         return BF16 * h
     sel = recompute == "selective"
     g = 1.0 if fp8 else BF16
-    return _attn_act(layer, h, sel, g) + _mlp_act(layer, h, sel, g)
+    low = fp8 and low_precision
+    o = E5M6_BYTES if low else BF16
+    gi = 1.0 if low else BF16
+    return _attn_act(layer, h, sel, g, o) + _mlp_act(layer, h, sel, g, gi)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,14 +253,16 @@ def _layer_avg(model: ModelArch) -> LayerAvg:
     return LayerAvg(dense / L, expert / L)
 
 
-def act_bytes_per_token(model: ModelArch, recompute: str, fp8: bool) -> float:
+def act_bytes_per_token(model: ModelArch, recompute: str, fp8: bool,
+                        low_precision: bool = False) -> float:
     """Average over the layers of :func:`layer_act_bytes`."""
 
     def make() -> float:
-        tot = sum(n * layer_act_bytes(lay, model.hidden, recompute, fp8) for lay, n in model.groups)
+        tot = sum(n * layer_act_bytes(lay, model.hidden, recompute, fp8, low_precision)
+                  for lay, n in model.groups)
         return tot / model.n_layers
 
-    return _memo(model, f"act-{recompute}-{fp8}", make)
+    return _memo(model, f"act-{recompute}-{fp8}-{low_precision}", make)
 
 
 def mtp_params(model: ModelArch) -> tuple[float, float]:
@@ -289,7 +336,10 @@ def in_flight_layers(lay: Layout, micro_batches: int, layers: int, rank: int,
 
 def device_params(model: ModelArch, lay: Layout, *, first: bool) -> tuple[float, float]:
     """(dense, expert) parameters one device of the first (or last) pipeline stage holds;
-    under DualPipe a rank holds both (stage i and stage p-1-i)."""
+    under DualPipe a rank holds both (stage i and stage p-1-i). The MTP modules share the
+    embedding and the output head with the main model (DeepSeek-V3 §2.2); under DualPipe the
+    first rank holds the embedding and the head once, for both (§3.2.3, "Shared Embedding and
+    Output Head for Multi-Token Prediction")."""
     avg = layer_avg(model)
     sl = stage_layers(model, lay.pp, lay.split_ends)
     t = lay.tp
@@ -367,13 +417,14 @@ def _rank_memory(
 
     weights = sharded(WEIGHT_BYTES_PER_PARAM, 3)
     grads = sharded(GRAD_BYTES_PER_PARAM, 2)
-    optim = sharded(ADAM_BYTES_PER_PARAM, 1)
+    optim = sharded(optimizer_bytes_per_param(lay.moments), 1)
     other = 0.0
     if lay.zero >= 3:  # gathered weights of the layer in use and the prefetched next one
         other += 2.0 * WEIGHT_BYTES_PER_PARAM * (avg.dense_params / t + avg.expert_params / (t * lay.ep))
 
     tokens = lay.micro_batch * seq_len / (t * lay.cp)  # per device, with SP and CP
-    full = act_bytes_per_token(model, "none" if lay.recompute == "full" else lay.recompute, fp8)
+    full = act_bytes_per_token(model, "none" if lay.recompute == "full" else lay.recompute, fp8,
+                               lay.low_precision_acts)
     stored = tokens * (2.0 * d if lay.recompute == "full" else full)
     if p == 1:
         held = float(sl.first)

@@ -21,7 +21,12 @@ Korthikanti et al. 2022, arXiv:2205.05198) and Megatron-Core's MoE:
   over the pipeline, so the first and last stages carry one layer fewer (Llama 3 §3.3.2;
   Megatron-Core ``account_for_embedding_in_pipeline_split`` and ``..._loss_...``);
 - ``schedule``: ``1f1b`` (interleaved when vpp > 1) or DeepSeek-V3's bidirectional ``dualpipe``
-  (§3.2.1: each rank holds stages i and p-1-i; needs an even pp and no interleaving).
+  (§3.2.1: each rank holds stages i and p-1-i; needs an even pp and no interleaving);
+- ``moments``: precision of Adam's two moments, ``fp32`` or ``bf16`` (DeepSeek-V3 §3.3.3,
+  "Low-Precision Optimizer States"; master weights and gradients stay fp32 either way);
+- ``low_precision_acts``: under FP8 GEMMs, also cache the gated activation's inputs in FP8 and
+  the attention output in a 12-bit E5M6 (DeepSeek-V3 §3.3.3, "Low-Precision Activation";
+  Megatron-Core ``--activation-func-fp8-input-store``); see :mod:`.memory`.
 
 Devices = tp · cp · pp · dp.
 """
@@ -34,10 +39,11 @@ from typing import Literal
 from hierro.errors import PlanError
 from hierro.specs import ModelArch
 
-__all__ = ["Layout", "Recompute", "Schedule", "check_layout"]
+__all__ = ["Layout", "Moments", "Recompute", "Schedule", "check_layout"]
 
 Recompute = Literal["none", "selective", "full"]
 Schedule = Literal["1f1b", "dualpipe"]
+Moments = Literal["fp32", "bf16"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,8 @@ class Layout:
     zero: int = 1
     split_ends: bool = False
     schedule: Schedule = "1f1b"
+    moments: Moments = "fp32"
+    low_precision_acts: bool = False
 
     @property
     def devices(self) -> int:
@@ -70,6 +78,10 @@ class Layout:
             parts[-1] += " (ends split)"
         parts += [f"DP{self.dp}", f"EP{self.ep}", f"mb{self.micro_batch}", f"ZeRO-{self.zero}",
                   f"recompute={self.recompute}"]
+        if self.moments != "fp32":
+            parts.append(f"Adam moments {self.moments}")
+        if self.low_precision_acts:
+            parts.append("low-precision activations")
         return " ".join(parts)
 
 
@@ -97,6 +109,8 @@ def check_layout(layout: Layout, model: ModelArch, seq_len: int, gpus: int | Non
         raise PlanError(f"vpp={lay.vpp} exceeds the {per_stage} layers per pipeline stage")
     if lay.vpp > 1 and lay.pp == 1:
         raise PlanError("interleaved stages (vpp > 1) need pp > 1")
+    if lay.moments not in ("fp32", "bf16"):
+        raise PlanError(f"Adam moments must be fp32 or bf16, got {lay.moments!r}")
     if lay.schedule not in ("1f1b", "dualpipe"):
         raise PlanError(f"schedule must be 1f1b or dualpipe, got {lay.schedule!r}")
     if lay.schedule == "dualpipe" and (lay.pp < 2 or lay.pp % 2 or lay.vpp > 1):

@@ -19,7 +19,7 @@ from hierro.errors import HierroError
 from hierro.specs import Accelerator, ModelArch, get_accelerator, get_model, get_system
 from hierro.training.compute import six_nd_flops, train_flops
 from hierro.training.energy import DEFAULT_PUE, default_price, server_power
-from hierro.training.layout import best_layout, evaluate_layout
+from hierro.training.layout import RECIPE_FIELDS, best_layout, evaluate_layout
 from hierro.training.parallel import Layout
 from hierro.training.reliability import (
     LLAMA3_FAILURES_PER_GPU_HOUR,
@@ -160,8 +160,11 @@ def plan_training(
     run = _run(arch, acc, gpus, *args, layout, *rel_args, fixed)
 
     need: int | None = None
-    if deadline_days is not None:
-        need = _gpus_for_deadline(arch, acc, deadline_days * DAY, args, rel_args)
+    if deadline_days is not None:  # degrees searched afresh per size; the numerical recipe kept
+        src: Mapping[str, object] = (
+            {k: getattr(layout, k) for k in RECIPE_FIELDS} if layout is not None else dict(fixed or {}))
+        recipe = {k: v for k, v in src.items() if k in RECIPE_FIELDS}
+        need = _gpus_for_deadline(arch, acc, deadline_days * DAY, args, rel_args, recipe)
 
     if usd_per_gpu_hour is None:
         price, price_src = default_price(acc)
@@ -185,12 +188,14 @@ def plan_training(
 def _gpus_for_deadline(
     arch: ModelArch, acc: Accelerator, deadline_s: float,
     args: tuple[int, float, int, int, str, TrainEfficiency], rel_args: tuple[float, float, float],
+    recipe: Mapping[str, object] | None = None,
 ) -> int | None:
     """Smallest grid cluster whose wall-clock meets the deadline (bisection), or None."""
+    pins = {k: v for k, v in (recipe or {}).items() if isinstance(v, (int, str))}
 
     def meets(g: int) -> bool:
         try:
-            return _run(arch, acc, g, *args, None, *rel_args).wall_s <= deadline_s
+            return _run(arch, acc, g, *args, None, *rel_args, pins).wall_s <= deadline_s
         except HierroError:
             return False
 

@@ -64,7 +64,13 @@ from hierro.errors import HierroError
 from hierro.specs import Accelerator, Layer, ModelArch
 from hierro.specs.models import model_file
 from hierro.training.compute import mtp_forward_flops_per_token, train_flops_per_token
-from hierro.training.memory import TrainMemory, device_params, stage_layers, train_memory
+from hierro.training.memory import (
+    TrainMemory,
+    device_params,
+    optimizer_bytes_per_param,
+    stage_layers,
+    train_memory,
+)
 from hierro.training.parallel import Layout
 from hierro.units import DTYPE_BYTES, MICRO
 
@@ -357,7 +363,7 @@ def step_time(
     dp_s = max(dp_total - window, e.dp_exposed_min * dp_total)
 
     shard = (dense / r_d + expert / r_e) if lay.zero >= 1 else dense + expert
-    optimizer_s = shard * (2 * ADAM_STATE_RW_BYTES) / acc.hbm_bw_Bps
+    optimizer_s = shard * (2 * adam_state_rw_bytes(lay.moments)) / acc.hbm_bw_Bps
 
     step = m * t_mb + bubble + dp_s + optimizer_s
     tokens = float(m * lay.dp * tok_mb)
@@ -384,5 +390,10 @@ def _up_projection_params(layer: Layer) -> float:
 
 
 ADAM_STATE_RW_BYTES = 4.0 + 4.0 + 4.0 + 4.0 + 2.0
-"""Bytes per parameter the optimizer step reads (and writes again): fp32 master, two moments,
-fp32 gradient, bf16 weight. A memory-bound pass at HBM bandwidth."""
+"""Bytes per parameter the optimizer step reads (and writes again): fp32 master, two fp32
+moments, fp32 gradient, bf16 weight. A memory-bound pass at HBM bandwidth."""
+
+
+def adam_state_rw_bytes(moments: str = "fp32") -> float:
+    """:data:`ADAM_STATE_RW_BYTES` with the two moments in ``moments`` precision."""
+    return optimizer_bytes_per_param(moments) + 4.0 + 2.0
