@@ -39,12 +39,53 @@ def test_concurrency_row_predicts_percentiles_and_agrees_with_estimate_on_tpot()
     assert sim.values["tpot_mean_ms"].value == pytest.approx(est.values["tpot_mean_ms"].value, rel=0.25)
 
 
-def test_server_rows_are_simulated_and_disaggregated_rows_skipped() -> None:
+def test_server_rows_are_simulated() -> None:
     server = _first(lambda r: r.load_kind == "server_qps" and r.isl_mean and r.osl_mean and r.mode == "aggregated")
-    disagg = _first(lambda r: r.mode == "disaggregated")
+    assert isinstance(SimPredictor(calib=starting_calibration()).predict(server), RowPrediction)  # type: ignore[arg-type]
+
+
+def _small_disagg(r: object) -> bool:
+    return (r.mode == "disaggregated" and r.load_kind == "concurrency"
+            and (r.load_value or 0) <= 16 and "mtp" not in r.id
+            and bool(r.prefill_workers) and bool(r.tpot_mean_ms))
+
+
+def test_disaggregated_rows_are_simulated_through_both_pools() -> None:
+    row = _first(_small_disagg)
     p = SimPredictor(calib=starting_calibration())
-    assert isinstance(p.predict(server), RowPrediction)  # type: ignore[arg-type]
-    assert isinstance(p.predict(disagg), Skip)  # type: ignore[arg-type]
+    pred = p.predict(row)  # type: ignore[arg-type]
+    assert isinstance(pred, RowPrediction)
+    v = pred.values
+    assert v["out_tok_s_per_gpu"].value == pytest.approx(v["out_tok_s"].value / row.num_gpus)  # type: ignore[attr-defined]
+    assert 0 < v["tpot_mean_ms"].value < v["ttft_mean_ms"].value * 10
+    # more decode instances never lower a closed loop's throughput
+    more = dataclasses.replace(row, decode_workers=2 * row.decode_workers,  # type: ignore[attr-defined, type-var]
+                               num_gpus=row.num_gpus + row.decode_workers * row.decode_tp)  # type: ignore[attr-defined]
+    bigger = p.predict(more)
+    assert isinstance(bigger, RowPrediction)
+    assert bigger.values["out_tok_s"].value >= 0.98 * v["out_tok_s"].value
+
+
+def test_disaggregated_rows_without_workers_or_with_mtp_are_skipped_with_the_reason() -> None:
+    row = _first(_small_disagg)
+    p = SimPredictor(calib=starting_calibration())
+    blind = p.predict(dataclasses.replace(row, prefill_workers=None))  # type: ignore[type-var]
+    assert isinstance(blind, Skip) and "worker counts" in blind.reason
+    mtp = p.predict(dataclasses.replace(row, id=row.id + "-mtp"))  # type: ignore[attr-defined, type-var]
+    assert isinstance(mtp, Skip) and "MTP" in mtp.reason
+
+
+def test_static_batch_rows_run_as_one_wave() -> None:
+    """benchmark_latency: B prompts together; throughput = B x osl / the batch's latency."""
+    row = _first(lambda r: r.load_kind == "batch" and r.length_dist == "fixed" and "static batch" in r.notes
+                 and (r.load_value or 0) >= 8)
+    pred = SimPredictor(calib=starting_calibration()).predict(row)  # type: ignore[arg-type]
+    assert isinstance(pred, RowPrediction)
+    b, osl = row.load_value, row.osl_mean  # type: ignore[attr-defined]
+    latency_s = pred.values["e2e_p99_ms"].value / 1e3
+    assert pred.values["out_tok_s"].value == pytest.approx(b * osl / latency_s, rel=0.02)
+    engine_limit = _first(lambda r: r.load_kind == "batch" and "static batch" not in r.notes)
+    assert isinstance(SimPredictor(calib=starting_calibration()).predict(engine_limit), Skip)  # type: ignore[arg-type]
 
 
 def test_request_overhead_adds_to_ttft() -> None:

@@ -53,6 +53,22 @@ def row_plan(row: Measurement) -> Plan:
     )
 
 
+def common_reason(row: Measurement) -> str:
+    """Why a row's lengths, speculative decoding, model or hardware rule it out whatever its
+    load (empty if nothing does)."""
+    if row_lengths(row) is None:
+        return "request lengths not stated (MLPerf dataset rows need their length distribution)"
+    if "-mtp" in row.id or "mtp" in row.notes.lower().split(";")[0]:
+        return "speculative decoding (MTP) not modelled yet"
+    if resolve_model_id(row.model) is None:
+        return f"unknown model {row.model}"
+    try:
+        get_accelerator(row.hardware)
+    except HierroError:
+        return f"unknown hardware {row.hardware}"
+    return ""
+
+
 def banded(point: dict[str, float], calib: Calibration, predictor: str) -> dict[str, Band]:
     """Each predicted value with the calibration's cross-validated error band for
     ``predictor`` (``analytic`` or ``simulated``)."""
@@ -115,14 +131,4 @@ class EstimatePredictor:
             return "server_qps rows (Poisson arrivals) need the serving simulator"
         if row.load_kind in ("batch", "phase"):
             return f"load_kind={row.load_kind} (static batch or isolated phase) not modelled yet"
-        if row_lengths(row) is None:
-            return "request lengths not stated (MLPerf dataset rows need their length distribution)"
-        if "-mtp" in row.id or "mtp" in row.notes.lower().split(";")[0]:
-            return "speculative decoding (MTP) not modelled yet"
-        if resolve_model_id(row.model) is None:
-            return f"unknown model {row.model}"
-        try:
-            get_accelerator(row.hardware)
-        except HierroError:
-            return f"unknown hardware {row.hardware}"
-        return ""
+        return common_reason(row)

@@ -37,8 +37,8 @@ def _overheads(rows: Sequence[Measurement], calib: Calibration) -> dict[str, flo
     sp = SimPredictor(calib=calib, request_overhead_s=0.0)
     gaps: dict[str, list[float]] = defaultdict(list)
     for row in rows:
-        if row.load_kind not in ("concurrency", "server_qps"):
-            continue
+        if row.load_kind not in ("concurrency", "server_qps") or row.mode != "aggregated":
+            continue  # the front end's overhead, not a KV transfer's: aggregated serving rows
         if row.load_kind == "concurrency" and not row.length_dist:
             continue
         meas = row.ttft_mean_ms if row.ttft_mean_ms is not None else row.ttft_p50_ms

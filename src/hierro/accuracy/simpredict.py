@@ -8,6 +8,14 @@ Each aggregated row becomes the benchmark that produced it, run through
   all N started at once, lengths uniform in [r·L, L] for ``random:r`` rows, fixed otherwise
   (vLLM/SGLang ``bench_serving --max-concurrency N --num-prompts 10N``, InferenceMAX's client).
 * ``server_qps`` rows with stated lengths: Poisson arrivals at the row's rate per replica.
+* ``concurrency`` rows of a disaggregated deployment: the same closed loop through
+  :func:`hierro.sim.simulate_disagg`, ``prefill_workers`` instances of the prefill plan and
+  ``decode_workers`` of the decode plan (each pool's attention data parallelism as the source
+  states it), the KV moving over the scale-up fabric when every GPU of the deployment shares
+  one scale-up domain (NVL72 racks) and over the scale-out network otherwise.
+* ``batch`` rows of a static batch (``benchmark_latency``: B prompts of fixed length prefilled
+  and decoded together, throughput = B x osl / batch latency): one wave of B requests started
+  at once.
 * ``offline`` rows: the analytic estimate (no queueing to simulate).
 * rows whose length distribution the source does not state: the analytic estimate. Simulating
   them as fixed lengths would lock the closed loop into synchronised waves (every prompt of a
@@ -19,6 +27,7 @@ Every metric of the row is predicted from the simulated requests, percentiles in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +37,7 @@ from hierro.accuracy.predictor import (
     BENCHMARK_WAVES,
     EstimatePredictor,
     banded,
+    common_reason,
     row_lengths,
     row_plan,
 )
@@ -35,14 +45,41 @@ from hierro.accuracy.validate import Band, RowPrediction, Skip
 from hierro.errors import HierroError
 from hierro.perf import Calibration, StepModel, default_calibration
 from hierro.perf.estimate import DEFAULT_MAX_SEQS
-from hierro.sim import Fixed, LengthDist, SimResult, UniformRatio, simulate, synthetic
-from hierro.specs import get_accelerator, get_model
+from hierro.sim import (
+    Fixed,
+    LengthDist,
+    SimResult,
+    UniformRatio,
+    simulate,
+    simulate_disagg,
+    synthetic,
+)
+from hierro.specs import Plan, get_accelerator, get_model, get_system
 from hierro.units import to_ms
 
 __all__ = ["SERVER_REQUESTS", "SimPredictor", "benchmark_workload_lengths"]
 
 SERVER_REQUESTS = 2000
 """Requests simulated per replica for an open-loop (server_qps) row."""
+DEFAULT_STATIC_BUDGET = 8192
+"""Token budget of an offline static-batch call (vLLM's default max_num_batched_tokens); a batch
+larger than that is still admitted whole, as the sequence cap allows."""
+
+
+def _static_batch(row: Measurement) -> bool:
+    """A ``batch`` row measured as one static batch (``benchmark_latency``), not an engine's
+    per-worker batch limit recorded without its concurrency."""
+    return row.length_dist == "fixed" and "static batch" in row.notes
+
+
+def _pool_dp_attention(row: Measurement) -> tuple[bool, bool]:
+    """Attention data parallelism of the prefill and decode pools: the notes' per-pool
+    ``dp_attention prefill=.. decode=..`` where the source states it, else the row's flag."""
+    m = re.search(r"dp_attention prefill=(\w+) decode=(\w+)", row.notes)
+    if m:
+        return m.group(1) == "true", m.group(2) == "true"
+    flag = bool(row.dp_attention)
+    return flag, flag
 
 
 def benchmark_workload_lengths(row: Measurement) -> tuple[LengthDist, LengthDist] | None:
@@ -67,6 +104,10 @@ class SimPredictor:
     """Override of the calibration's per-request overhead (the fit's second stage uses 0)."""
 
     def predict(self, row: Measurement) -> RowPrediction | Skip:
+        if row.mode == "disaggregated":
+            return self._predict_disagg(row)
+        if row.load_kind == "batch" and _static_batch(row):
+            return self._predict_static(row)
         if row.load_kind == "offline" or (row.load_kind == "concurrency" and not row.length_dist):
             return EstimatePredictor(calib=self.calib).predict(row)
         reason = self._unsupported(row)
@@ -79,6 +120,59 @@ class SimPredictor:
         except HierroError as err:
             return Skip(f"cannot model: {err}")
         return RowPrediction(self._values(row, res, replicas))
+
+    def _sm(self, row: Measurement, plan: Plan) -> StepModel:
+        return StepModel(get_model(row.model), get_accelerator(row.hardware), plan,
+                         framework=row.framework, calib=self.calib)
+
+    def _predict_static(self, row: Measurement) -> RowPrediction | Skip:
+        reason = common_reason(row)
+        if reason:
+            return Skip(reason)
+        lengths = benchmark_workload_lengths(row)
+        assert lengths is not None
+        b = max(1, round(row.load_value or 1))
+        try:
+            sm = self._sm(row, row_plan(row))
+            wl = synthetic(b, lengths[0], lengths[1], np.random.default_rng(self.seed), concurrency=b)
+            # an offline engine call: no front end, the batch admitted whole
+            res = simulate(sm, wl, max_num_seqs=max(b, 1), seed=self.seed, request_overhead_s=0.0,
+                           max_num_batched_tokens=max(DEFAULT_STATIC_BUDGET, b))
+        except HierroError as err:
+            return Skip(f"cannot model: {err}")
+        return RowPrediction(self._values(row, res, row.replicas or 1))
+
+    def _predict_disagg(self, row: Measurement) -> RowPrediction | Skip:
+        if row.load_kind != "concurrency":
+            return Skip(f"disaggregated load_kind={row.load_kind} (an isolated phase) not modelled")
+        if not (row.prefill_workers and row.decode_workers and row.prefill_tp and row.decode_tp):
+            return Skip("disaggregated row without its prefill/decode worker counts and TP")
+        reason = common_reason(row)
+        if reason:
+            return Skip(reason)
+        lengths = benchmark_workload_lengths(row)
+        assert lengths is not None
+        base = row_plan(row)
+        p_dpa, d_dpa = _pool_dp_attention(row)
+        pplan = Plan(tp=row.prefill_tp, ep=row.prefill_ep or 1, dp_attention=p_dpa,
+                     weight_dtype=base.weight_dtype, kv_dtype=base.kv_dtype)
+        dplan = Plan(tp=row.decode_tp, ep=row.decode_ep or 1, dp_attention=d_dpa,
+                     weight_dtype=base.weight_dtype, kv_dtype=base.kv_dtype)
+        n = max(1, round(row.load_value or 1))
+        try:
+            psm, dsm = self._sm(row, pplan), self._sm(row, dplan)
+            domain = get_system(psm.accel.system_id).scale_up_domain
+            wl = synthetic(max(n, round(self.waves * n)), lengths[0], lengths[1],
+                           np.random.default_rng(self.seed), concurrency=n)
+            res = simulate_disagg(
+                psm, dsm, wl, row.prefill_workers, row.decode_workers,
+                max_num_seqs=min(max(n, 1), DEFAULT_MAX_SEQS) if n <= DEFAULT_MAX_SEQS else DEFAULT_MAX_SEQS,
+                request_overhead_s=self.request_overhead_s,
+                same_domain=row.num_gpus <= domain,
+            )
+        except HierroError as err:
+            return Skip(f"cannot model: {err}")
+        return RowPrediction(self._values(row, res, 1))
 
     def _run(self, row: Measurement, lengths: tuple[LengthDist, LengthDist]) -> tuple[SimResult, int]:
         sm = StepModel(get_model(row.model), get_accelerator(row.hardware), row_plan(row),
