@@ -4,8 +4,13 @@ The demand arrives as one Poisson stream at the peak rate, spread over the candi
 by a least-outstanding router. Each replica runs the engine's default sequence limit (capped by
 its KV memory), so a burst grows the batch rather than the queue; the candidate's concurrency
 only sized the fleet. The first tenth of the requests warm the fleet up and are
-left out of the statistics. Every candidate sees the same arrival sequence (common random
+left out of the statistics. Every candidate sees the same arrival sequences (common random
 numbers, from ``seed``), so their percentiles compare fairly and runs are reproducible.
+
+A tail percentile near saturation varies between arrival draws (at 85% load the p99 TTFT of one
+1,000-request draw can be half that of another), so a fleet is confirmed on ``CONFIRM_DRAWS``
+independent draws and must meet every SLO in each; its reported percentiles are the worst
+draw's.
 """
 
 from __future__ import annotations
@@ -22,7 +27,19 @@ from hierro.search.space import Candidate
 from hierro.sim import Fixed, SimResult, simulate, synthetic
 from hierro.specs import ModelArch, get_accelerator
 
-__all__ = ["SimCheck", "SimJob", "n_requests", "run_sim_job", "sim_check", "simulate_candidate", "slo_value"]
+__all__ = [
+    "CONFIRM_DRAWS",
+    "SimCheck",
+    "SimJob",
+    "n_requests",
+    "run_sim_job",
+    "sim_check",
+    "simulate_candidate",
+    "slo_value",
+]
+
+CONFIRM_DRAWS = 3
+"""Independent arrival draws a fleet must meet its SLOs in."""
 
 MIN_REQUESTS = 3000
 """At least 2700 measured requests: the p99 rests on 27 or more samples above it."""
@@ -49,6 +66,7 @@ class SimJob:
     seed: int = 0
     requests: int = 0
     """0: :func:`n_requests` of the replica count."""
+    draws: int = CONFIRM_DRAWS
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +106,13 @@ def slo_value(res: SimResult, slo: SloTarget) -> float:
     return v if np.isfinite(v) else float("inf")
 
 
-def simulate_candidate(job: SimJob) -> SimResult:
-    """The raw simulation of ``job`` (what :func:`run_sim_job` summarises)."""
+def simulate_candidate(job: SimJob, draw: int = 0) -> SimResult:
+    """The raw simulation of ``job`` on arrival draw ``draw`` (seed ``job.seed + draw``; what
+    :func:`run_sim_job` summarises)."""
     g = job.candidate.group
     sm = StepModel(job.model, get_accelerator(g.gpu), g.plan, framework=g.framework, calib=job.calib)
     n = job.requests or n_requests(job.replicas)
-    wl = synthetic(n, Fixed(job.isl), Fixed(job.osl), np.random.default_rng(job.seed), rate=job.rate_req_s)
+    wl = synthetic(n, Fixed(job.isl), Fixed(job.osl), np.random.default_rng(job.seed + draw), rate=job.rate_req_s)
     return simulate(
         sm, wl, replicas=job.replicas, router="least_outstanding",
         max_num_batched_tokens=g.max_batched_tokens, max_num_seqs=DEFAULT_MAX_SEQS,
@@ -101,22 +120,30 @@ def simulate_candidate(job: SimJob) -> SimResult:
     )
 
 
-def sim_check(candidate: Candidate, replicas: int, res: SimResult, slos: Sequence[SloTarget]) -> SimCheck:
-    """The latencies of a simulated fleet and whether they meet every SLO."""
-    values = tuple((s.name, slo_value(res, s)) for s in slos)
+def sim_check(candidate: Candidate, replicas: int, res: SimResult | Sequence[SimResult],
+              slos: Sequence[SloTarget]) -> SimCheck:
+    """The latencies of a simulated fleet and whether they meet every SLO; with several draws,
+    each SLO's worst value and the percentiles of the draw that misses by most (or comes
+    closest)."""
+    runs = [res] if isinstance(res, SimResult) else list(res)
+    per = [[slo_value(r, s) for s in slos] for r in runs]
+    values = tuple((s.name, max(v[j] for v in per)) for j, s in enumerate(slos))
+    worst = runs[max(range(len(runs)), key=lambda i: max((v / s.limit_s for v, s in zip(per[i], slos,
+                                                          strict=True)), default=0.0))]
     return SimCheck(
         candidate=candidate,
         replicas=replicas,
-        requests=res.n_requests,
-        ttft_p50_s=res.ttft.p50, ttft_p90_s=res.ttft.p90, ttft_p99_s=res.ttft.p99,
-        tpot_p50_s=res.tpot.p50, tpot_p90_s=res.tpot.p90, tpot_p99_s=res.tpot.p99,
-        e2e_p50_s=res.e2e.p50, e2e_p99_s=res.e2e.p99,
-        out_tok_s=res.out_tok_s,
-        goodput_req_s=res.goodput_req_s,
+        requests=sum(r.n_requests for r in runs),
+        ttft_p50_s=worst.ttft.p50, ttft_p90_s=worst.ttft.p90, ttft_p99_s=worst.ttft.p99,
+        tpot_p50_s=worst.tpot.p50, tpot_p90_s=worst.tpot.p90, tpot_p99_s=worst.tpot.p99,
+        e2e_p50_s=worst.e2e.p50, e2e_p99_s=worst.e2e.p99,
+        out_tok_s=worst.out_tok_s,
+        goodput_req_s=worst.goodput_req_s,
         values=values,
         passes=all(v <= s.limit_s for (_, v), s in zip(values, slos, strict=True)),
     )
 
 
 def run_sim_job(job: SimJob) -> SimCheck:
-    return sim_check(job.candidate, job.replicas, simulate_candidate(job), job.slos)
+    runs = [simulate_candidate(job, k) for k in range(max(1, job.draws))]
+    return sim_check(job.candidate, job.replicas, runs, job.slos)

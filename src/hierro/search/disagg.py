@@ -47,7 +47,7 @@ from numpy.typing import NDArray
 from hierro.perf import Calibration, StepModel
 from hierro.perf.estimate import DEFAULT_MAX_SEQS
 from hierro.perf.ops import StepShape
-from hierro.search.confirm import SimCheck, n_requests, sim_check
+from hierro.search.confirm import CONFIRM_DRAWS, SimCheck, n_requests, sim_check
 from hierro.search.pareto import pareto_front
 from hierro.search.screen import GpuPrice
 from hierro.search.slo import SCREEN_FACTOR, SloTarget
@@ -466,15 +466,16 @@ class DisaggJob:
     slos: tuple[SloTarget, ...]
     seed: int = 0
     requests: int = 0
+    draws: int = CONFIRM_DRAWS
 
 
-def simulate_disagg_candidate(job: DisaggJob) -> SimResult:
+def simulate_disagg_candidate(job: DisaggJob, draw: int = 0) -> SimResult:
     c = job.candidate
     p, d = c.prefill, c.decode
     psm = StepModel(job.model, get_accelerator(p.gpu), p.plan, framework=p.framework, calib=job.calib)
     dsm = StepModel(job.model, get_accelerator(d.gpu), d.plan, framework=d.framework, calib=job.calib)
     n = job.requests or n_requests(c.prefill_replicas + c.decode_replicas)
-    wl = synthetic(n, Fixed(job.isl), Fixed(job.osl), np.random.default_rng(job.seed), rate=job.rate_req_s)
+    wl = synthetic(n, Fixed(job.isl), Fixed(job.osl), np.random.default_rng(job.seed + draw), rate=job.rate_req_s)
     return simulate_disagg(
         psm, dsm, wl, c.prefill_replicas, c.decode_replicas,
         max_num_batched_tokens=p.max_batched_tokens, max_num_seqs=DEFAULT_MAX_SEQS, warmup=n // 10,
@@ -484,5 +485,5 @@ def simulate_disagg_candidate(job: DisaggJob) -> SimResult:
 
 def run_disagg_job(job: DisaggJob) -> SimCheck:
     c = job.candidate
-    res = simulate_disagg_candidate(job)
-    return sim_check(c.candidate, c.prefill_replicas + c.decode_replicas, res, job.slos)
+    runs = [simulate_disagg_candidate(job, k) for k in range(max(1, job.draws))]
+    return sim_check(c.candidate, c.prefill_replicas + c.decode_replicas, runs, job.slos)
