@@ -60,6 +60,7 @@ def _figures(item: AcceleratorFile | SystemFile) -> list[tuple[str, Figure]]:
         "hbm_bw_Bps",
         "scale_up_bw_Bps",
         "scale_out_bw_Bps",
+        "host_bw_Bps",
         "tdp_W",
         "price_usd",
     ):

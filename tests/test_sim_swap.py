@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hierro.catalog import accelerator_files
 from hierro.perf import StepModel
 from hierro.sim import (
     DEFAULT_SWAP_SPACE_BYTES,
@@ -97,6 +98,21 @@ def test_disaggregated_decode_pool_swaps(
                           preemption="swap")
     sim_conserved(res, wl)
     assert res.swap_outs > 0
+
+
+@pytest.mark.parametrize("acc_id", sorted(accelerator_files()))
+def test_host_link_is_a_sourced_catalog_figure(acc_id: str) -> None:
+    """Every accelerator states its host link (PCIe or NVLink-C2C, per direction), or says why
+    it cannot; known links lie between PCIe Gen4 x16 and NVLink-C2C, and the simulator reads
+    the catalog's figure."""
+    fig = accelerator_files()[acc_id].host_bw_Bps
+    assert fig.source.strip() and fig.as_of.strip()
+    if fig.value is None:
+        assert fig.note.strip(), f"{acc_id}: a null host link without a reason"
+        assert host_link_Bps(acc_id) is None
+    else:
+        assert 16e9 <= fig.value <= 450e9, f"{acc_id}: host link {fig.value:g} B/s per direction"
+        assert host_link_Bps(acc_id) == get_accelerator(acc_id).host_bw_Bps == fig.value
 
 
 def test_bad_swap_input(sm70: StepModel, sim_poisson: PoissonFactory) -> None:

@@ -91,6 +91,10 @@ class AcceleratorFile(_Frozen):
     hbm_bw_Bps: Figure
     scale_up_bw_Bps: Figure = Field(description="per accelerator, per direction, bytes/s")
     scale_out_bw_Bps: Figure = Field(description="per accelerator, bytes/s")
+    host_bw_Bps: Figure = Field(
+        description="device <-> host memory link (PCIe or NVLink-C2C), per accelerator, per "
+        "direction, bytes/s: the path of KV blocks swapped to host memory; null where unknown"
+    )
     tdp_W: Figure
     price_usd: Figure | None = None
     cloud_prices: tuple[CloudPrice, ...] = ()

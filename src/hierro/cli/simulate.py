@@ -223,7 +223,7 @@ def simulate_cmd(
     spec_draft_cost: Annotated[float | None, typer.Option(help="a draft pass as a fraction of a decode step (default: MTP, 1/layers)")] = None,
     preemption: Annotated[Preemption, typer.Option(help="when KV blocks run out: recompute the victim (vLLM V1) or swap its KV to host memory (vLLM V0)")] = Preemption.recompute,
     swap_space: Annotated[float, typer.Option(help="swap: host memory per GPU for swapped KV, GiB (vLLM --swap-space)")] = 4.0,
-    host_bw: Annotated[float | None, typer.Option(help="swap: host link per GPU and direction, GB/s (default: the GPU's PCIe / NVLink-C2C from the data)")] = None,
+    host_bw: Annotated[float | None, typer.Option(help="swap: host link per GPU and direction, GB/s (default: the GPU's PCIe / NVLink-C2C link from the catalog)")] = None,
     warmup: Annotated[int, typer.Option(help="first requests left out of the statistics")] = 0,
     slo: Annotated[str | None, typer.Option(help="goodput SLO per request, e.g. ttft_p99=1s,tpot_p99=40ms")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="per-request records to FILE (.csv or .parquet)")] = None,

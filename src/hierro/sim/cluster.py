@@ -25,8 +25,8 @@ bytes per block, per attention data-parallel rank (``hierro.specs.memory``).
 
 Preemption by swap (``preemption="swap"``) copies a victim's KV blocks to host memory and back:
 every device moves its shard of a block over its own host link at once, so one block takes
-(bytes per block per device) / (host-link bandwidth per direction), the bandwidth from
-``sim/data/host_links.yaml`` (PCIe or NVLink-C2C, sourced per accelerator) unless given. The
+(bytes per block per device) / (host-link bandwidth per direction), the bandwidth from the
+accelerator's catalog entry (``host_bw_Bps``: PCIe or NVLink-C2C, sourced) unless given. The
 host's swap space is ``swap_space_bytes`` per device, by default vLLM's ``--swap-space`` of 4 GiB
 per GPU; a victim that no longer fits there is recomputed instead.
 """
@@ -36,12 +36,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
-import yaml
 from numpy.typing import NDArray
 
 from hierro.perf import StepModel
@@ -51,6 +48,7 @@ from hierro.sim.metrics import RECORD_DTYPE, LogHist, SeriesBuilder, SimResult, 
 from hierro.sim.replica import PREEMPTION, Job, Replica
 from hierro.sim.steptime import DecodeTable, StepTime, expected_accepted, mtp_draft_cost
 from hierro.sim.workload import Workload
+from hierro.specs import get_accelerator
 from hierro.specs.memory import KV_BLOCK_TOKENS, kv_bytes_per_seq, memory_breakdown
 from hierro.units import GIB
 
@@ -119,18 +117,10 @@ def kv_pool_blocks(sm: StepModel, *, mem_fraction: float = 0.9, max_num_batched_
     return max(int(free // kv_block_bytes(sm)), 0) * sm.plan.attn_dp
 
 
-@cache
-def _host_links() -> dict[str, dict[str, Any]]:
-    text = resources.files("hierro.sim").joinpath("data", "host_links.yaml").read_text(encoding="utf-8")
-    data: dict[str, dict[str, Any]] = yaml.safe_load(text)
-    return data
-
-
 def host_link_Bps(accel_id: str) -> float | None:
-    """Device-to-host bandwidth per direction of an accelerator (``sim/data/host_links.yaml``),
-    or None where no sourced figure is known."""
-    row = _host_links().get(accel_id)
-    return None if row is None else float(row["value"])
+    """Device-to-host bandwidth per direction of an accelerator (its catalog entry's
+    ``host_bw_Bps``), or None where no sourced figure is known."""
+    return get_accelerator(accel_id).host_bw_Bps
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +142,7 @@ def _swap(sm: StepModel, preemption: str, swap_space_bytes: float, host_bw_Bps: 
         return _Swap(preemption, 0.0, 0)
     if not (math.isfinite(swap_space_bytes) and swap_space_bytes >= 0.0):
         raise SimError(f"swap space must be >= 0 bytes, got {swap_space_bytes}")
-    bw = host_bw_Bps if host_bw_Bps is not None else host_link_Bps(sm.accel.id)
+    bw = host_bw_Bps if host_bw_Bps is not None else sm.accel.host_bw_Bps
     if bw is None:
         raise SimError(f"no sourced host-link bandwidth for {sm.accel.id}; give host_bw_Bps (--host-bw)")
     if not (math.isfinite(bw) and bw > 0.0):
@@ -172,7 +162,9 @@ def _step_models(sm: StepModel, max_tokens: int, max_seqs: int,
 
 
 class _Pool:
-    """Replicas that share a router; ``out[i]`` counts requests routed to replica i, not done."""
+    """Replicas that share a router; ``out[i]`` counts requests routed to replica i, not done.
+
+    ``take(job)`` routes a request and counts it; ``done(i)`` counts one off replica i."""
 
     def __init__(self, reps: list[Replica], router: str) -> None:
         if router not in ROUTERS:
@@ -181,6 +173,7 @@ class _Pool:
         self.base = reps[0].index
         self.out: list[int] = [0] * len(reps)
         self.route = _router(router, self)
+        self.take, self.done = _counters(router, self)
 
 
 class _Run:
@@ -229,16 +222,12 @@ class _Run:
     def deliver(self, now: float, job: Job) -> None:
         pool = self.front
         assert pool is not None
-        i = pool.route(job)
-        pool.out[i] += 1
-        pool.reps[i].submit(job, now)
+        pool.reps[pool.take(job)].submit(job, now)
 
     def deliver_decode(self, now: float, job: Job) -> None:
         pool = self.back
         assert pool is not None
-        i = pool.route(job)
-        pool.out[i] += 1
-        pool.reps[i].submit(job, now)
+        pool.reps[pool.take(job)].submit(job, now)
 
     def on_arrival(self, now: float, _: object) -> None:
         """Open loop: the event fires when request ``next`` reaches the replicas (its arrival
@@ -252,9 +241,7 @@ class _Run:
             job = Job(i, a[i], self._p[i], self._o[i], None)
             pool = self.front
             assert pool is not None
-            r = pool.route(job)
-            pool.out[r] += 1
-            pool.reps[r].submit(job, now)
+            pool.reps[pool.take(job)].submit(job, now)
         i = self.next
         if i < len(a) and a[i] < self.duration:
             self.engine.push(a[i] + self.overhead, ARRIVAL, self._on_arrival)
@@ -268,7 +255,7 @@ class _Run:
         """A prefill instance sampled the first token: the KV crosses to the decode pool."""
         pool = self.front
         assert pool is not None
-        pool.out[job.replica - pool.base] -= 1
+        pool.done(job.replica - pool.base)
         if job.generated >= job.output:
             self._record(job, now)
             return
@@ -278,7 +265,7 @@ class _Run:
     def on_finish(self, job: Job, now: float) -> None:
         pool = self.back if self.back is not None else self.front
         assert pool is not None
-        pool.out[job.replica - pool.base] -= 1
+        pool.done(job.replica - pool.base)
         if self.progress is None and not self._closed:  # _record(), inline
             self.rows.append((job.idx, job.replica, job.arrival, job.prompt, job.output, job.hit_tokens,
                               job.preemptions, job.first_sched, job.first_token, now, job.gaps,
@@ -410,7 +397,7 @@ def simulate(
     sending requests at that simulated time (those in flight finish); ``progress(done, total)``
     reports finished requests; ``preemption`` is ``recompute`` or ``swap`` (to
     ``swap_space_bytes`` of host memory per device over a host link of ``host_bw_Bps`` per
-    direction, by default the accelerator's from ``sim/data/host_links.yaml``). ``seed`` seeds
+    direction, by default the accelerator's catalogued ``host_bw_Bps``). ``seed`` seeds
     the generator of randomised policies (none of the current ones draws).
     """
     _check_common(step_model, workload, replicas, mem_fraction, warmup, duration_s)
@@ -545,6 +532,61 @@ PREFIX_BALANCE_REL = 1.0001
 """sgl-router's ``balance_rel_threshold`` default."""
 PREFIX_CACHE_THRESHOLD = 0.5
 """sgl-router's ``cache_threshold`` default: the matched share of a prompt that wins a route."""
+
+
+def _counters(name: str, pool: _Pool) -> tuple[Callable[[Job], int], Callable[[int], None]]:
+    """``take`` (route a request and count it) and ``done`` (count one off) for ``pool.out``.
+
+    Least outstanding keeps, besides ``out``, the replicas of each outstanding count as a bit set
+    and the lowest count: its pick, the lowest index among the least loaded, is the lowest set
+    bit of that set (what ``out.index(min(out))`` finds, without scanning the fleet)."""
+    out = pool.out
+    if name != "least_outstanding":
+        route = pool.route
+
+        def take_routed(job: Job) -> int:
+            i = route(job)
+            out[i] += 1
+            return i
+
+        def done_plain(i: int) -> None:
+            out[i] -= 1
+
+        return take_routed, done_plain
+
+    by = [(1 << len(out)) - 1]
+    """by[c]: bit set of the replicas with c requests outstanding."""
+    lo = 0
+    """The lowest outstanding count (by[lo] is never empty)."""
+
+    def take(job: Job) -> int:
+        nonlocal lo
+        m = by[lo]
+        bit = m & -m
+        i = bit.bit_length() - 1
+        c = lo + 1
+        out[i] = c
+        m ^= bit
+        by[lo] = m
+        if c == len(by):
+            by.append(bit)
+        else:
+            by[c] |= bit
+        if not m:
+            lo = c
+        return i
+
+    def done(i: int) -> None:
+        nonlocal lo
+        c = out[i]
+        out[i] = c - 1
+        bit = 1 << i
+        by[c] ^= bit
+        by[c - 1] |= bit
+        if c <= lo:
+            lo = c - 1
+
+    return take, done
 
 
 def _router(name: str, pool: _Pool) -> Callable[[Job], int]:

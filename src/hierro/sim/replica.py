@@ -113,6 +113,16 @@ class Job:
 class Replica:
     """A model instance with its own queue, running batch and KV pool."""
 
+    __slots__ = (
+        "B", "C", "D", "E", "S", "S_off", "_cb", "_event", "_finish", "_in_handler", "_mx_i",
+        "_mx_v", "_one_piece", "_pending", "_pending_t0", "_sample", "_seg", "_step_alloc",
+        "_swap_io", "_t_sample", "bt", "busy_s", "decode", "engine", "hash_tokens", "host_cap",
+        "host_peak", "host_used", "index", "itl", "k_cap", "max_seqs", "mixed_steps", "n_ev",
+        "on_finish", "phase", "pool", "preemptions", "prefill_only", "prefilling", "prefix",
+        "running", "segments", "series", "step_time", "steps", "swap", "swap_outs", "swap_s",
+        "swapped", "waiting",
+    )
+
     def __init__(
         self,
         index: int,
@@ -166,6 +176,7 @@ class Replica:
         self.itl = itl if itl is not None else LogHist()
         self.series = series
         self._t_sample = 0.0 if series is not None else math.inf
+        self._sample = series.sample if series is not None else _no_series
         self.prefill_only = prefill_only
         self._mx_i: list[int] = []
         self._mx_v: list[float] = []
@@ -218,8 +229,13 @@ class Replica:
             return
         if self._event is None:
             self._event = self.engine.push(now, STEP, self._cb)
-        elif self._seg is not None:
-            self._truncate(now)
+        elif self._seg is not None:  # end the segment in flight at the first step boundary >= now
+            t0, k, alpha, beta = self._seg
+            j = _steps_to_reach(now - t0, alpha, beta)
+            if j < k:
+                self.engine.cancel(self._event)
+                self._seg = (t0, j, alpha, beta)
+                self._event = self.engine.push(t0 + (j * alpha + beta * (j * (j - 1) / 2)), STEP, self._cb)
 
     @property
     def outstanding(self) -> int:
@@ -242,17 +258,12 @@ class Replica:
                     or (self._resumable(swapped[0]) if swapped else waiting and self._admissible(waiting[0]))
                     or not self._try_segment(now)):
                 self._step(now)
-            if now >= self._t_sample and self.series is not None:
+            if now >= self._t_sample:  # inf without a series
                 pool = self.pool
-                self.series.sample(now, pool.used / pool.capacity, len(self.waiting))
-                self._t_sample = self.series.due(now)
+                used = pool.private + pool.hash_blocks * (len(pool.pinned) + len(pool.lru))  # pool.used
+                self._t_sample = self._sample(now, used / pool.capacity, len(self.waiting))
         finally:
             self._in_handler = False
-
-    def _gap_since(self, e0: int) -> float:
-        """Longest step among events e0, e0 + 1, ..., the last."""
-        j = bisect_left(self._mx_i, e0)
-        return self._mx_v[j] if j < len(self._mx_v) else 0.0
 
     # --- closed-form decode segments --------------------------------------------------------
 
@@ -324,25 +335,24 @@ class Replica:
         self._event = self.engine.push(now + (k * alpha + beta * (k * (k - 1) / 2)), STEP, self._cb)
         return True
 
-    def _truncate(self, now: float) -> None:
-        """End the segment in flight at the first step boundary at or after ``now``."""
-        assert self._seg is not None and self._event is not None
-        t0, k, alpha, beta = self._seg
-        j = _steps_to_reach(now - t0, alpha, beta)
-        if j < k:
-            engine = self.engine
-            engine.cancel(self._event)
-            self._seg = (t0, j, alpha, beta)
-            self._event = engine.push(t0 + (j * alpha + beta * (j * (j - 1) / 2)), STEP, self._cb)
-
     def _end_segment(self, now: float) -> None:
         assert self._seg is not None
         t0, k, alpha, beta = self._seg
         self._seg = None
-        n = self._new_blocks(k)
+        D = self.D
+        n = self.phase[-D % self.S] if k == 1 else self._new_blocks(k)
         if n > 0:
-            self.pool.alloc(n)
-        self.D += k
+            pool = self.pool
+            if self.prefix:
+                pool.alloc(n)
+            else:  # pool.alloc(n) without a prefix cache
+                held = pool.private + n
+                if held > pool.capacity:
+                    raise SimError(f"KV pool overflow: {n} blocks asked, {pool.capacity - pool.private} free")
+                pool.private = held
+                if held > pool.peak:
+                    pool.peak = held
+        D = self.D = D + k
         self.steps += k
         self.busy_s += now - t0
         last = alpha + beta * (k - 1)
@@ -358,9 +368,10 @@ class Replica:
         if k == 1:
             self.itl.add(alpha, self.B)
         else:
-            self.itl.add_range(lo, hi, self.B * k, self.B * (now - t0))
+            B = self.B
+            self.itl.add_range(lo, hi, B * k, B * (now - t0))
         heap = self._finish
-        if heap and heap[0][0] <= self.D:
+        if heap and heap[0][0] <= D:
             self._complete(now)
 
     # --- general steps ----------------------------------------------------------------------
@@ -377,7 +388,15 @@ class Replica:
                 preempted = True
                 need = self._new_blocks(1) if self.B else 0
         if need > 0:
-            pool.alloc(need)
+            if self.prefix:
+                pool.alloc(need)
+            else:  # pool.alloc(need), inline
+                held = pool.private + need
+                if held > pool.capacity:
+                    raise SimError(f"KV pool overflow: {need} blocks asked, {pool.capacity - pool.private} free")
+                pool.private = held
+                if held > pool.peak:
+                    pool.peak = held
         self._step_alloc = True
         budget = self.C - self.B
         chunks: list[tuple[Job, int]] = []
@@ -449,15 +468,22 @@ class Replica:
                 raise SimError(f"replica {self.index}: request {head.idx} ({head.target} tokens) can "
                                f"never be admitted: {pool.available} KV blocks available")
             raise SimError(f"replica {self.index}: a step with no work ({len(self.running)} running)")
-        tp = ps = ctx = sampled = 0
-        for job, n in chunks:
-            tp += n
-            ps += 1
-            ctx += job.cached
-            if job.cached + n == job.target:
-                sampled += 1
-        dctx = (self.S_off + self.E * B * self.D) / B if B else 0.0
-        dt = self.step_time(float(tp), float(ps), ctx / ps if ps else 0.0, float(B), dctx, float(B + sampled))
+        if len(chunks) == 1:
+            job, n = chunks[0]
+            c = job.cached
+            pshape = (float(n), 1.0, c / 1, float(B), (self.S_off + self.E * B * self.D) / B if B else 0.0,
+                      float(B + 1) if c + n == job.target else float(B))
+        else:
+            tp = ps = ctx = sampled = 0
+            for job, n in chunks:
+                tp += n
+                ps += 1
+                ctx += job.cached
+                if job.cached + n == job.target:
+                    sampled += 1
+            dctx = (self.S_off + self.E * B * self.D) / B if B else 0.0
+            pshape = (float(tp), float(ps), ctx / ps if ps else 0.0, float(B), dctx, float(B + sampled))
+        dt = self.step_time(*pshape)
         if self._swap_io:
             dt += self._swap_io * self.swap_s
             self._swap_io = 0
@@ -484,12 +510,14 @@ class Replica:
         self.n_ev += 1
         if self.B:
             self.itl.add(dt, self.B)
+        prefilling = self.prefilling
         for job, n in chunks:
             job.cached += n
             if job.cached < job.target:
                 continue
-            del self.prefilling[job.idx]
-            self._publish(job)
+            del prefilling[job.idx]
+            if self.prefix:
+                self._publish(job)
             job.generated += 1
             if job.first_token < 0:
                 job.first_token = now
@@ -542,7 +570,9 @@ class Replica:
         j = self.D - job.d_join
         if j > 0:
             job.gaps += j
-            gap = self._gap_since(job.e_join)
+            mv = self._mx_v
+            i = bisect_left(self._mx_i, job.e_join)  # the longest step since it joined
+            gap = mv[i] if i < len(mv) else 0.0
             if gap > job.itl_max:
                 job.itl_max = gap
         job.generated = min(job.output, job.generated + (j if E == 1 else int(E * j + 1e-9)))
@@ -552,16 +582,46 @@ class Replica:
         return -(-job.cached // self.bt) + (-(-(steps - u) // S) if steps > u else 0)
 
     def _complete(self, now: float) -> None:
+        """Finish the decoders whose last token came with step D: ``_leave_decode`` and
+        ``_release`` inline (the hot path of every request)."""
         heap, D = self._finish, self.D
+        pop = heapq.heappop
+        phase, mi, mv, pool, running = self.phase, self._mx_i, self._mx_v, self.pool, self.running
+        E, S, bt = self.E, self.S, self.bt
         while heap and heap[0][0] <= D:
-            fd, _, gen, job = heapq.heappop(heap)
+            fd, _, gen, job = pop(heap)
             if gen != job.gen:
                 continue
             if fd != D:
                 raise SimError(f"request {job.idx} overran its last token ({fd} < {D})")
-            blocks = self._leave_decode(job)
+            # _leave_decode(job)
+            job.decoding = False
+            d_join = job.d_join
+            self.B -= 1
+            self.S_off -= job.cached - E * d_join
+            ph = job.ph
+            phase[ph] -= 1
+            job.gen = gen + 1
+            j = D - d_join
+            if j > 0:
+                job.gaps += j
+                i = bisect_left(mi, job.e_join)
+                gap = mv[i] if i < len(mv) else 0.0
+                if gap > job.itl_max:
+                    job.itl_max = gap
+            u = (-(ph + d_join)) % S
+            blocks = -(-job.cached // bt) + (-(-(j - u) // S) if j > u else 0)
             job.generated = job.output
-            self._release(job, blocks)
+            # _release(job, blocks)
+            del running[job.idx]
+            private = pool.private - (blocks - job.shared)
+            pool.private = private
+            if private < 0:
+                raise SimError("KV pool underflow: more blocks freed than allocated")
+            if job.pinned:
+                pool.unpin(job.pinned)
+                job.pinned = []
+            job.shared = 0
             self.on_finish(job, now)
 
     def _release(self, job: Job, blocks: int) -> None:
@@ -655,7 +715,15 @@ class Replica:
             job.pinned = job.hashes[:h]
             pool.pin(job.pinned)
             job.shared = h * pool.hash_blocks
-        pool.alloc(nb)
+        if self.prefix:
+            pool.alloc(nb)
+        else:  # pool.alloc(nb), inline
+            held = pool.private + nb
+            if held > pool.capacity:
+                raise SimError(f"KV pool overflow: {nb} blocks asked, {pool.capacity - pool.private} free")
+            pool.private = held
+            if held > pool.peak:
+                pool.peak = held
         job.cached = hit
         if job.first_sched < 0:
             job.first_sched = now
@@ -675,9 +743,9 @@ class Replica:
                 job.shared += pool.hash_blocks
 
 
-def _series(k: int, alpha: float, beta: float) -> float:
-    """Σ_{i<k} (α + β·i): the duration of k decode steps."""
-    return k * alpha + beta * (k * (k - 1) / 2)
+def _no_series(t: float, kv: float, waiting: int) -> float:
+    """``SeriesBuilder.sample`` of a replica that keeps no series: never due again."""
+    return math.inf
 
 
 def _steps_to_reach(x: float, alpha: float, beta: float) -> int:
@@ -689,8 +757,9 @@ def _steps_to_reach(x: float, alpha: float, beta: float) -> int:
         j = max(1, math.ceil((-b + math.sqrt(b * b + 2 * beta * x)) / beta))
     else:
         j = max(1, math.ceil(x / alpha))
-    while j > 1 and _series(j - 1, alpha, beta) >= x:
+    # Σ_{i<j} (α + β·i) = j·α + β·j(j - 1)/2
+    while j > 1 and (j - 1) * alpha + beta * ((j - 1) * (j - 2) / 2) >= x:
         j -= 1
-    while _series(j, alpha, beta) < x:
+    while j * alpha + beta * (j * (j - 1) / 2) < x:
         j += 1
     return j

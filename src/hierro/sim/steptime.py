@@ -160,6 +160,12 @@ class StepTime:
         self._n_ops = len(rows_c)
         self._CMK = np.vstack([self._C, self._M, self._K[None, :]])
         self._launch: dict[tuple[bool, ...], float] = {}
+        self._plain = self._kinds_scalar == ((None, False),) and not moes
+        """One full-attention kind and no MoE layer: the features in one list."""
+        self._x = np.empty(n_feat)
+        """The feature vector of the step being priced (reused)."""
+        self._pairs = tuple((i, i + self._n_ops) for i in range(self._n_ops))
+        """(compute, memory) rows of each op in ``CMK @ phi``."""
 
     def features(self, tp: F64, ps: F64, pctx: F64, ds: F64, dctx: F64, sampled: F64) -> F64:
         """Feature matrix (n, f) of step shapes: the quantities every op is linear in."""
@@ -188,21 +194,36 @@ class StepTime:
         # the scalar twin of features(): plain floats, no array round trips
         q = tp / ps if ps > 1.0 else tp
         mean_keys = pctx + (q + 1.0) * 0.5
-        phi = [1.0, tp, ps, ds, sampled]
-        for window, _ in self._kinds_scalar:
-            if window is None:
-                phi += (tp * mean_keys, ps * pctx, ds * (dctx + 1.0))
-            else:
-                phi += (tp * min(mean_keys, window), ps * min(pctx, window), ds * min(dctx + 1.0, window))
-        T = tp + ds
-        for base in self._moe_bases:
-            phi.append(1.0 - base ** T if T > 0.0 else 0.0)
-        x = np.array(phi)
+        if self._plain:
+            phi = [1.0, tp, ps, ds, sampled, tp * mean_keys, ps * pctx, ds * (dctx + 1.0)]
+        else:
+            phi = [1.0, tp, ps, ds, sampled]
+            for window, _ in self._kinds_scalar:
+                if window is None:
+                    phi += (tp * mean_keys, ps * pctx, ds * (dctx + 1.0))
+                else:
+                    phi += (tp * min(mean_keys, window), ps * min(pctx, window), ds * min(dctx + 1.0, window))
+            T = tp + ds
+            for base in self._moe_bases:
+                phi.append(1.0 - base ** T if T > 0.0 else 0.0)
+        x = self._x
+        x[:] = phi
         key = (tp > 0.0, ps > 0.0, ds > 0.0, sampled > 0.0)
         launch = self._launch.get(key)
         if launch is None:
             launch = self._launch[key] = float(self._L @ ((self._A @ (x > 0)) > 0)) + self._over
-        return (self._ops_time(self._CMK @ x) + launch) * pp
+        # ndarray.dot: the same BLAS matrix-vector product as ``@`` (the same bits), without
+        # the matmul ufunc's dispatch
+        y = self._CMK.dot(x)
+        if self._n_ops < 8:  # _ops_time, inline: op i's compute and memory times are v[i], v[i + n]
+            v: list[float] = y.tolist()
+            acc = 0.0
+            for i, j in self._pairs:
+                c = v[i]
+                m = v[j]
+                acc += c if c >= m else m
+            return (acc + v[-1] + launch) * pp
+        return (self._ops_time(y) + launch) * pp
 
     def _ops_time(self, y: F64) -> float:
         """Σ_ops max(compute, memory) + communication, from ``y = CMK @ phi``."""
@@ -222,7 +243,7 @@ class StepTime:
         launch = self._launch.get(key)
         if launch is None:
             launch = self._launch[key] = float(self._L @ ((self._A @ (x > 0)) > 0)) + self._over
-        return self._ops_time(self._CMK @ x) + launch
+        return self._ops_time(self._CMK.dot(x)) + launch
 
     def _spec_call(self, tp: float, ps: float, pctx: float, ds: float, dctx: float, sampled: float) -> float:
         """A step whose ``ds`` decodes verify k + 1 tokens each: the prompt chunks and the

@@ -27,6 +27,9 @@ class Accelerator:
     tdp_W: float
     system_id: str
     price_usd: float | None = None
+    host_bw_Bps: float | None = None
+    """Device <-> host memory link per direction (PCIe or NVLink-C2C); None where the catalog
+    has no sourced figure."""
 
     def flops(self, dtype: str) -> float:
         """Dense peak FLOP/s for GEMMs in ``dtype``.
@@ -84,6 +87,7 @@ def _accelerator(f: AcceleratorFile) -> Accelerator:
         tdp_W=f.tdp_W.value or 0.0,
         system_id=f.system,
         price_usd=f.price_usd.value if f.price_usd is not None else None,
+        host_bw_Bps=f.host_bw_Bps.value,
     )
 
 
