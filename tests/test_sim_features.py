@@ -87,14 +87,17 @@ def test_disaggregation_conserves_and_isolates_tpot_from_prefill_load(sm70: Step
     assert busy.tpot.p99 < agg.tpot.p99  # no prefill chunks stall the decodes
 
 
-def test_kv_transfer_time_adds_to_tpot(sm70: StepModel) -> None:
+def test_kv_transfer_time_adds_to_ttft(sm70: StepModel) -> None:
+    """The client sees the first token when the decode instance takes the request, after its KV
+    crossed the network: the transfer shows in TTFT (and end to end), not in the decode gaps."""
     wl = synthetic(50, Fixed(8192), Fixed(16), np.random.default_rng(0), rate=0.5)
     fast = simulate_disagg(sm70, sm70, wl, transfer_bw_Bps=1e12)
     slow = simulate_disagg(sm70, sm70, wl, transfer_bw_Bps=1e9)
     kv = 8192 * 2 * 80 * 8 * 128 * 2 / 8  # tokens x (K, V) x layers x kv heads x head dim x bf16 / tp
-    extra = (slow.e2e.mean - fast.e2e.mean)
-    assert extra == pytest.approx(kv / 1e9 - kv / 1e12, rel=0.05)
-    np.testing.assert_allclose(slow.records["first_token_s"], fast.records["first_token_s"])
+    xfer = kv / 1e9 - kv / 1e12
+    assert slow.e2e.mean - fast.e2e.mean == pytest.approx(xfer, rel=0.05)
+    assert slow.ttft.mean - fast.ttft.mean == pytest.approx(xfer, rel=0.05)
+    assert slow.tpot.mean == pytest.approx(fast.tpot.mean, rel=0.02)
 
 
 def test_itl_and_kv_series(sm70: StepModel, sim_poisson: PoissonFactory) -> None:

@@ -13,7 +13,11 @@ Routers (a plain function of the replicas' state, chosen by name):
   prefix hashes it is ``least_outstanding``.
 
 Disaggregated serving: the first token is sampled on a prefill instance, whose KV then crosses
-the network to a decode instance in bytes(prompt) / bandwidth + latency, where bytes is the
+the network to a decode instance; the client sees that token when the decode instance takes the
+request (its KV landed and a sequence slot and blocks are free), because the decode instance
+streams the response (SGLang's PD mode sends the first token with the KV; vLLM's and Dynamo's
+decode workers answer the client), so a decode pool's queue counts in TTFT, not in TPOT. The
+transfer takes bytes(prompt) / bandwidth + latency, where bytes is the
 per-device KV of the prompt on the prefill plan (every device sends its shard over its own
 link, in parallel) and the bandwidth is the accelerator's scale-out (NIC) bandwidth, or its
 scale-up bandwidth when both pools share a scale-up domain (``same_domain``). The latency

@@ -452,6 +452,8 @@ class Replica:
                     pool.alloc(nb)
                     waiting.popleft()
                     self.running[head.idx] = head
+                    if now > head.first_token:  # the client sees it when this instance takes it
+                        head.first_token = now
                     self._join_decode(head)
                     budget -= 1
                     continue
