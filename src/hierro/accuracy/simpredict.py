@@ -72,6 +72,14 @@ def _static_batch(row: Measurement) -> bool:
     return row.length_dist == "fixed" and "static batch" in row.notes
 
 
+def _seq_cap(n: int, plan: Plan) -> int:
+    """The running-sequence cap of an instance serving ``n`` concurrent requests: the engine's
+    cap per scheduler, and with attention data parallelism every attention rank schedules its own
+    batch (SGLang's ``--enable-dp-attention`` runs a scheduler per DP rank; TensorRT-LLM's
+    attention DP applies ``max_batch_size`` per rank), so the instance holds attn_dp times as many."""
+    return max(1, min(n, DEFAULT_MAX_SEQS * plan.attn_dp))
+
+
 def _pool_dp_attention(row: Measurement) -> tuple[bool, bool]:
     """Attention data parallelism of the prefill and decode pools: the notes' per-pool
     ``dp_attention prefill=.. decode=..`` where the source states it, else the row's flag."""
@@ -166,7 +174,7 @@ class SimPredictor:
                            np.random.default_rng(self.seed), concurrency=n)
             res = simulate_disagg(
                 psm, dsm, wl, row.prefill_workers, row.decode_workers,
-                max_num_seqs=min(max(n, 1), DEFAULT_MAX_SEQS) if n <= DEFAULT_MAX_SEQS else DEFAULT_MAX_SEQS,
+                max_num_seqs=_seq_cap(n, dplan),
                 request_overhead_s=self.request_overhead_s,
                 same_domain=row.num_gpus <= domain,
             )
@@ -182,13 +190,13 @@ class SimPredictor:
         if row.load_kind == "concurrency":
             n = max(1, round((row.load_value or 1) / replicas))
             wl = synthetic(max(n, round(self.waves * n)), lengths[0], lengths[1], rng, concurrency=n)
-            max_seqs = max(n, 1) if n <= DEFAULT_MAX_SEQS else DEFAULT_MAX_SEQS
+            max_seqs = _seq_cap(n, sm.plan)
         else:
             rate = (row.load_value or 0.0) / replicas
             if rate <= 0:
                 raise HierroError(f"row {row.id}: server_qps rows need a positive load_value")
             wl = synthetic(SERVER_REQUESTS, lengths[0], lengths[1], rng, rate=rate)
-            max_seqs = DEFAULT_MAX_SEQS
+            max_seqs = DEFAULT_MAX_SEQS * sm.plan.attn_dp
         res = simulate(sm, wl, max_num_seqs=max_seqs, seed=self.seed,
                        request_overhead_s=self.request_overhead_s)
         return res, replicas
