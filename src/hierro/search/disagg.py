@@ -49,7 +49,7 @@ from hierro.perf.estimate import DEFAULT_MAX_SEQS
 from hierro.perf.ops import StepShape
 from hierro.search.confirm import CONFIRM_DRAWS, SimCheck, n_requests, sim_check
 from hierro.search.pareto import pareto_front
-from hierro.search.screen import GpuPrice
+from hierro.search.screen import GpuPrice, ScreenJob
 from hierro.search.slo import SCREEN_FACTOR, SloTarget
 from hierro.search.space import Candidate, Group, Space
 from hierro.sim import Fixed, SimResult, simulate_disagg, synthetic
@@ -154,16 +154,9 @@ def _prefill_stage_s(sm: StepModel, isl: int, mbt: int) -> float:
     return total
 
 
-@dataclass(frozen=True, slots=True)
-class PoolJob:
-    """Groups whose prefill and decode figures a backend computes (picklable, pure)."""
-
-    model: ModelArch
-    isl: int
-    osl: int
-    groups: tuple[Group, ...]
-    concurrencies: tuple[tuple[int, ...], ...]
-    calib: Calibration
+PoolJob = ScreenJob
+"""Groups whose prefill and decode figures a backend computes: the screen's unit of work (a chunk
+of groups of one space with their load points), priced here as pools."""
 
 
 @dataclass(frozen=True, slots=True)
