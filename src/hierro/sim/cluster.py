@@ -237,15 +237,7 @@ class _Run:
         """Open loop: the event fires when request ``next`` reaches the replicas (its arrival
         plus the constant front-end overhead, so deliveries keep the arrival order)."""
         a = self._a
-        i = self.next
-        if self.prefix:
-            self.issue(a[i], now)
-        else:  # issue() without prefix hashes, inline
-            self.next = i + 1
-            job = Job(i, a[i], self._p[i], self._o[i], None)
-            pool = self.front
-            assert pool is not None
-            pool.reps[pool.take(job)].submit(job, now)
+        self.issue(a[self.next], now)
         i = self.next
         if i < len(a) and a[i] < self.duration:
             self.engine.push(a[i] + self.overhead, ARRIVAL, self._on_arrival)
@@ -270,12 +262,7 @@ class _Run:
         pool = self.back if self.back is not None else self.front
         assert pool is not None
         pool.done(job.replica - pool.base)
-        if self.progress is None and not self._closed:  # _record(), inline
-            self.rows.append((job.idx, job.replica, job.arrival, job.prompt, job.output, job.hit_tokens,
-                              job.preemptions, job.first_sched, job.first_token, now, job.gaps,
-                              job.itl_max))
-        else:
-            self._record(job, now)
+        self._record(job, now)
 
     def _record(self, job: Job, now: float) -> None:
         self.rows.append((job.idx, job.replica, job.arrival, job.prompt, job.output, job.hit_tokens,

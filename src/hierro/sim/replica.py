@@ -388,15 +388,7 @@ class Replica:
                 preempted = True
                 need = self._new_blocks(1) if self.B else 0
         if need > 0:
-            if self.prefix:
-                pool.alloc(need)
-            else:  # pool.alloc(need), inline
-                held = pool.private + need
-                if held > pool.capacity:
-                    raise SimError(f"KV pool overflow: {need} blocks asked, {pool.capacity - pool.private} free")
-                pool.private = held
-                if held > pool.peak:
-                    pool.peak = held
+            pool.alloc(need)
         self._step_alloc = True
         budget = self.C - self.B
         chunks: list[tuple[Job, int]] = []
@@ -717,15 +709,7 @@ class Replica:
             job.pinned = job.hashes[:h]
             pool.pin(job.pinned)
             job.shared = h * pool.hash_blocks
-        if self.prefix:
-            pool.alloc(nb)
-        else:  # pool.alloc(nb), inline
-            held = pool.private + nb
-            if held > pool.capacity:
-                raise SimError(f"KV pool overflow: {nb} blocks asked, {pool.capacity - pool.private} free")
-            pool.private = held
-            if held > pool.peak:
-                pool.peak = held
+        pool.alloc(nb)
         job.cached = hit
         if job.first_sched < 0:
             job.first_sched = now
