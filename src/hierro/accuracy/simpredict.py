@@ -50,6 +50,7 @@ from hierro.sim import (
     LengthDist,
     SimResult,
     UniformRatio,
+    Workload,
     simulate,
     simulate_disagg,
     synthetic,
@@ -133,6 +134,11 @@ class SimPredictor:
         return StepModel(get_model(row.model), get_accelerator(row.hardware), plan,
                          framework=row.framework, calib=self.calib)
 
+    def _closed_loop(self, lengths: tuple[LengthDist, LengthDist], n: int) -> Workload:
+        """A benchmark client's closed loop: ``waves`` x N requests, N started at once."""
+        return synthetic(max(n, round(self.waves * n)), lengths[0], lengths[1],
+                         np.random.default_rng(self.seed), concurrency=n)
+
     def _predict_static(self, row: Measurement) -> RowPrediction | Skip:
         reason = common_reason(row)
         if reason:
@@ -144,7 +150,7 @@ class SimPredictor:
             sm = self._sm(row, row_plan(row))
             wl = synthetic(b, lengths[0], lengths[1], np.random.default_rng(self.seed), concurrency=b)
             # an offline engine call: no front end, the batch admitted whole
-            res = simulate(sm, wl, max_num_seqs=max(b, 1), seed=self.seed, request_overhead_s=0.0,
+            res = simulate(sm, wl, max_num_seqs=b, seed=self.seed, request_overhead_s=0.0,
                            max_num_batched_tokens=max(DEFAULT_STATIC_BUDGET, b))
         except HierroError as err:
             return Skip(f"cannot model: {err}")
@@ -170,8 +176,7 @@ class SimPredictor:
         try:
             psm, dsm = self._sm(row, pplan), self._sm(row, dplan)
             domain = get_system(psm.accel.system_id).scale_up_domain
-            wl = synthetic(max(n, round(self.waves * n)), lengths[0], lengths[1],
-                           np.random.default_rng(self.seed), concurrency=n)
+            wl = self._closed_loop(lengths, n)
             res = simulate_disagg(
                 psm, dsm, wl, row.prefill_workers, row.decode_workers,
                 max_num_seqs=_seq_cap(n, dplan),
@@ -183,19 +188,17 @@ class SimPredictor:
         return RowPrediction(self._values(row, res, 1))
 
     def _run(self, row: Measurement, lengths: tuple[LengthDist, LengthDist]) -> tuple[SimResult, int]:
-        sm = StepModel(get_model(row.model), get_accelerator(row.hardware), row_plan(row),
-                       framework=row.framework, calib=self.calib)
+        sm = self._sm(row, row_plan(row))
         replicas = row.replicas or max(1, row.num_gpus // sm.plan.devices)
-        rng = np.random.default_rng(self.seed)
         if row.load_kind == "concurrency":
             n = max(1, round((row.load_value or 1) / replicas))
-            wl = synthetic(max(n, round(self.waves * n)), lengths[0], lengths[1], rng, concurrency=n)
+            wl = self._closed_loop(lengths, n)
             max_seqs = _seq_cap(n, sm.plan)
         else:
             rate = (row.load_value or 0.0) / replicas
             if rate <= 0:
                 raise HierroError(f"row {row.id}: server_qps rows need a positive load_value")
-            wl = synthetic(SERVER_REQUESTS, lengths[0], lengths[1], rng, rate=rate)
+            wl = synthetic(SERVER_REQUESTS, lengths[0], lengths[1], np.random.default_rng(self.seed), rate=rate)
             max_seqs = DEFAULT_MAX_SEQS * sm.plan.attn_dp
         res = simulate(sm, wl, max_num_seqs=max_seqs, seed=self.seed,
                        request_overhead_s=self.request_overhead_s)
