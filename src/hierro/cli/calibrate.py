@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +12,7 @@ from hierro.accuracy import load_measurements
 from hierro.accuracy.simfit import fit_sim_calibration
 from hierro.cli._shared import out
 from hierro.errors import HierroError
+from hierro.files import write_atomic
 from hierro.perf import dump_calibration
 
 __all__ = ["calibrate_cmd"]
@@ -35,14 +34,7 @@ def calibrate_cmd(
     text = dump_calibration(calib, header=f"Efficiencies fitted by `hierro calibrate` on {file or 'the bundled set'}.")
     # write atomically: a failed run leaves no half-written file behind
     output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(output, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     t = Table(title=f"fitted on {calib.fitted_on}", title_justify="left")
     t.add_column("parameter")
     t.add_column("value", justify="right")

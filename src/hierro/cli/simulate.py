@@ -4,9 +4,7 @@ workload, from the discrete-event simulator (:mod:`hierro.sim`)."""
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,6 +34,7 @@ from hierro.cli._shared import (
     out,
 )
 from hierro.errors import HierroError
+from hierro.files import write_atomic
 from hierro.perf import StepModel
 from hierro.report.sim import sim_dict, sim_tables
 from hierro.sim import (
@@ -174,17 +173,8 @@ def _workload(
 def _write_records(res: SimResult, path: Path) -> None:
     """Per-request records to ``path`` atomically: a temporary file in the same folder, then a
     rename, so a failed write leaves nothing behind."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        if path.suffix.lower() == ".csv":
-            to_csv(res.records, tmp)
-        else:
-            to_parquet(res.records, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write = to_csv if path.suffix.lower() == ".csv" else to_parquet
+    write_atomic(path, lambda tmp: write(res.records, tmp))
 
 
 def simulate_cmd(

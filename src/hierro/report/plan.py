@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ from rich.table import Table
 
 from hierro.econ import Margin
 from hierro.errors import HierroError
+from hierro.files import write_atomic
 from hierro.plan import FleetLine, ModelPlan, PlanResult
 from hierro.report.timeline import timeline_chart, timeline_dict, timeline_table
 
@@ -344,14 +343,7 @@ def _purposes(res: PlanResult) -> list[tuple[str, tuple[FleetLine, ...]]]:
 
 
 def _save(fig: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight"))
 
 
 def write_charts(res: PlanResult, out_dir: Path) -> list[Path]:

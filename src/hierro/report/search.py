@@ -4,6 +4,7 @@ frontier CSVs and PNGs (matplotlib, Agg backend, imported only when plotting).""
 from __future__ import annotations
 
 import csv
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from numpy.typing import NDArray
 from rich.table import Table
 
 from hierro.errors import HierroError
+from hierro.files import write_atomic
 from hierro.search import (
     CurveFleet,
     DisaggCandidate,
@@ -204,17 +206,17 @@ def write_frontiers(res: SearchResult, out_dir: Path, *, png: bool = True) -> li
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, rows in _fronts(res):
-        p = out_dir / f"{name}.csv"
-        tmp = p.with_name(f".{p.name}.tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(_COLUMNS)
-            w.writerows(rows)
-        tmp.replace(p)
-        written.append(p)
+        written.append(write_atomic(out_dir / f"{name}.csv", partial(_write_csv, rows=rows)))
     if png:
         written += _plots(res, out_dir)
     return written
+
+
+def _write_csv(path: Path, rows: list[list[Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(_COLUMNS)
+        w.writerows(rows)
 
 
 def _plots(res: SearchResult, out_dir: Path) -> list[Path]:
@@ -256,12 +258,8 @@ def _plots(res: SearchResult, out_dir: Path) -> list[Path]:
             ax.set_yscale("log")
         ax.set_title(f"{res.space.model.id}, isl {res.request.isl} / osl {res.request.osl}")
         ax.legend(fontsize=7)
-        p = out_dir / f"{name}.png"
-        tmp = p.with_name(f".{name}.tmp.png")
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
+        paths.append(write_atomic(out_dir / f"{name}.png", partial(fig.savefig, dpi=120, bbox_inches="tight")))
         plt.close(fig)
-        tmp.replace(p)
-        paths.append(p)
     return paths
 
 
