@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -87,3 +88,37 @@ def test_train_deepseek_v3_published_layout_fits() -> None:
     assert json.loads(text)["memory_per_gpu_gb"]["total"] < 80
     code, text = _invoke(*base)
     assert code == 2 and "needs" in text and "\n" not in text
+
+
+def test_train_reports_compute_optimal_and_checkpoint() -> None:
+    code, text = _invoke("--model", "llama-3.1-405b", "--tokens", "15.6e12", "--gpus", "16384", "--json")
+    assert code == 0, text
+    d = json.loads(text)
+    chin = d["compute_optimal"]["chinchilla"]
+    # Chinchilla at Llama 3 405B's 6ND: N = sqrt(C / 120), D = 20 N; Llama 3 trained ~38 tokens/param
+    assert chin["tokens"] == pytest.approx(20 * chin["params"])
+    assert 6 * chin["params"] * chin["tokens"] == pytest.approx(d["flops_6nd"])
+    assert 35 < d["tokens_per_param"] < 42
+    assert d["compute_optimal"]["llama-3-405b"]["params"] == pytest.approx(405e9, rel=0.01)
+    assert d["reliability"]["checkpoint_bytes_per_param"] == 14.0
+    code, text = _invoke("--model", "llama-3.1-405b", "--tokens", "15.6e12", "--gpus", "16384")
+    assert code == 0 and "compute-optimal" in text and "B/param" in text
+
+
+def test_train_fp8_scaling_and_fixed_layout_options() -> None:
+    base = ["--model", "llama-3.1-70b", "--tokens", "1e12", "--gpus", "1024", "--dtype", "fp8",
+            "--tp", "8", "--pp", "4", "--vpp", "5", "--micro-batch", "2", "--usd-per-gpu-hour", "2", "--json"]
+    code, text = _invoke(*base)
+    assert code == 0, text
+    tensor = json.loads(text)
+    assert (tensor["layout"]["vpp"], tensor["layout"]["micro_batch"]) == (5, 2)
+    code, text = _invoke(*base, "--fp8-scaling", "block")
+    assert code == 0, text
+    block = json.loads(text)
+    assert block["layout"]["fp8_scaling"] == "block" and block["gpu_hours"] > tensor["gpu_hours"]
+    code, text = _invoke("--fp8-scaling", "block")
+    assert code == 2 and "--dtype fp8" in text and "\n" not in text
+    code, text = _invoke(*base, "--fp8-scaling", "row")
+    assert code == 2 and "--fp8-scaling" in text
+    code, text = _invoke(*base[:-7], "--vpp", "25", "--json")  # 80 layers / 4 stages: 20 per stage
+    assert code == 2 and "\n" not in text

@@ -22,7 +22,7 @@ from hierro.training import (
     train_flops,
     train_memory,
 )
-from hierro.training.reliability import LLAMA3_FAILURES_PER_GPU_HOUR
+from hierro.training.reliability import LLAMA3_FAILURES_PER_GPU_HOUR, checkpoint_bytes_per_param
 from hierro.training.step import StepTime, TrainEfficiency, all_to_all_s, step_time
 
 L405 = get_model("llama-3.1-405b")
@@ -63,6 +63,26 @@ def test_reliability_llama3() -> None:
     assert r.checkpoint_interval_s == pytest.approx(math.sqrt(2 * r.mtbf_s * r.checkpoint_s))
     assert 0.85 < r.goodput < 0.97  # Llama 3: >90% effective training time
     assert abs(LLAMA3_FAILURES_PER_GPU_HOUR / 1.97e-5 - 1) < 0.01
+
+
+def test_checkpoint_follows_the_recipe() -> None:
+    # bf16 weights + fp32 master + two moments: 14 B/param with fp32 moments, 10 with bf16
+    assert (checkpoint_bytes_per_param("fp32"), checkpoint_bytes_per_param("bf16")) == (14.0, 10.0)
+    r14 = reliability(16384, 405e9)
+    r10 = reliability(16384, 405e9, bytes_per_param=checkpoint_bytes_per_param("bf16"))
+    assert r10.checkpoint_s == pytest.approx(r14.checkpoint_s * 10 / 14)
+    assert r10.checkpoint_interval_s < r14.checkpoint_interval_s and r10.goodput > r14.goodput
+    with pytest.raises(HierroError, match="bytes per parameter"):
+        reliability(8, 1e9, bytes_per_param=0.0)
+    # the planner writes the run's own state: DeepSeek-V3's bf16 moments make a smaller checkpoint
+    lay = Layout(tp=8, pp=4, dp=32)
+    kw = {"usd_per_gpu_hour": 1.0, "layout": lay}
+    a = plan_training("llama-3.1-70b", 1e12, "h100-sxm", 1024, **kw)  # type: ignore[arg-type]
+    b = plan_training("llama-3.1-70b", 1e12, "h100-sxm", 1024,
+                      **{**kw, "layout": replace(lay, moments="bf16")})  # type: ignore[arg-type]
+    assert (a.reliability.checkpoint_bytes_per_param, b.reliability.checkpoint_bytes_per_param) == (14.0, 10.0)
+    assert b.reliability.checkpoint_s == pytest.approx(a.reliability.checkpoint_s * 10 / 14)
+    assert b.goodput > a.goodput
 
 
 @settings(max_examples=40, deadline=None)

@@ -45,6 +45,8 @@ def train_cmd(
     pp: Annotated[int, typer.Option(help="pipeline stages (with --tp)")] = 1,
     dp: Annotated[int | None, typer.Option(help="data-parallel replicas (default: gpus / (tp·cp·pp))")] = None,
     cp: Annotated[int, typer.Option(help="context parallel (with --tp)")] = 1,
+    vpp: Annotated[int, typer.Option(help="interleaved stages per pipeline rank (with --tp)")] = 1,
+    micro_batch: Annotated[int, typer.Option(help="sequences per micro-batch (with --tp)")] = 1,
     ep: Annotated[int, typer.Option(help="expert parallel (with --tp)")] = 1,
     zero: Annotated[int, typer.Option(help="ZeRO stage 0-3 (with --tp)")] = 1,
     recompute: Annotated[str, typer.Option(help="none, selective or full (with --tp)")] = "selective",
@@ -54,6 +56,9 @@ def train_cmd(
         help="precision of Adam's moments: fp32 or bf16 (DeepSeek-V3; master weights stay fp32)")] = "fp32",
     low_precision_acts: Annotated[bool, typer.Option(
         help="with --dtype fp8, also cache SwiGLU inputs in FP8 and the attention output in E5M6")] = False,
+    fp8_scaling: Annotated[str, typer.Option(
+        help="with --dtype fp8: tensor (one scale per tensor) or block (DeepSeek-V3's 1x128 / "
+             "128x128 scales)")] = "tensor",
     overlap: Annotated[str, typer.Option(
         help="communication the software stack hides behind compute, any of tp,pp,ep "
              "(MegaScale: tp,pp; DeepSeek-V3 DualPipe: ep)")] = "",
@@ -70,6 +75,10 @@ def train_cmd(
         raise HierroError(f"--adam-moments must be fp32 or bf16, got {adam_moments!r}")
     if low_precision_acts and dtype != "fp8":
         raise HierroError("--low-precision-acts needs --dtype fp8")
+    if fp8_scaling not in ("tensor", "block"):
+        raise HierroError(f"--fp8-scaling must be tensor or block, got {fp8_scaling!r}")
+    if fp8_scaling == "block" and dtype != "fp8":
+        raise HierroError("--fp8-scaling block needs --dtype fp8")
     kinds = [k.strip() for k in overlap.split(",") if k.strip()]
     bad = [k for k in kinds if k not in _OVERLAPS]
     if bad:
@@ -85,12 +94,15 @@ def train_cmd(
         recipe["moments"] = adam_moments
     if low_precision_acts:
         recipe["low_precision_acts"] = True
+    if fp8_scaling != "tensor":
+        recipe["fp8_scaling"] = fp8_scaling
     if tp is not None:
         shard = tp * cp * pp
         d = dp if dp is not None else max(gpus // shard, 1)
-        layout = Layout(tp=tp, pp=pp, dp=d, cp=cp, ep=ep, zero=zero,
+        layout = Layout(tp=tp, pp=pp, dp=d, cp=cp, ep=ep, vpp=vpp, micro_batch=micro_batch, zero=zero,
                         recompute=recompute, schedule=schedule,  # type: ignore[arg-type]
-                        moments=adam_moments, low_precision_acts=low_precision_acts)  # type: ignore[arg-type]
+                        moments=adam_moments, low_precision_acts=low_precision_acts,  # type: ignore[arg-type]
+                        fp8_scaling=fp8_scaling)  # type: ignore[arg-type]
     plan = plan_training(
         model, tokens, gpu, gpus, seq_len,
         deadline_days=parse_days(deadline) if deadline else None,

@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 
 from hierro.training import TrainingPlan
-from hierro.units import GB, MEGA, TERA
+from hierro.units import GB, GIGA, MEGA, TERA
 
 __all__ = ["training_dict", "training_tables"]
 
@@ -29,10 +29,16 @@ def training_dict(p: TrainingPlan) -> dict[str, Any]:
             "micro_batch": lay.micro_batch, "micro_batches": st.micro_batches,
             "recompute": lay.recompute, "zero": lay.zero, "schedule": lay.schedule,
             "adam_moments": lay.moments, "low_precision_acts": lay.low_precision_acts,
+            "fp8_scaling": lay.fp8_scaling, "split_ends": lay.split_ends,
             "label": lay.label(),
         },
         "model_flops": p.model_flops,
         "flops_6nd": p.flops_6nd,
+        "tokens_per_param": p.tokens_per_param,
+        "compute_optimal": {
+            name: {"tokens_per_param": co.tokens_per_param, "params": co.params, "tokens": co.tokens}
+            for name, co in p.compute_optimal().items()
+        },
         "step_s": st.step_s,
         "step_breakdown_s": {
             "compute": st.compute_s, "bubble": st.bubble_s, "tp_comm": st.tp_comm_s,
@@ -50,6 +56,7 @@ def training_dict(p: TrainingPlan) -> dict[str, Any]:
         },
         "reliability": {
             "failures_per_gpu_hour": r.failures_per_gpu_hour, "mtbf_h": r.mtbf_s / 3600,
+            "checkpoint_bytes_per_param": r.checkpoint_bytes_per_param,
             "checkpoint_s": r.checkpoint_s, "checkpoint_interval_s": r.checkpoint_interval_s,
             "restart_s": r.restart_s, "goodput": r.goodput,
         },
@@ -71,6 +78,7 @@ def training_dict(p: TrainingPlan) -> dict[str, Any]:
 def training_tables(p: TrainingPlan) -> Group:
     """The summary and step-breakdown tables of a training plan."""
     st, r, m = p.step, p.reliability, p.step.memory
+    chin = p.compute_optimal()["chinchilla"]
     head = Table(
         title=f"train {p.model_id} on {p.tokens / TERA:,.1f}T tokens, {p.gpus:,}x {p.gpu_id}, "
         f"seq {p.seq_len}, {p.dtype}",
@@ -82,10 +90,13 @@ def training_tables(p: TrainingPlan) -> Group:
         ("layout", p.layout.label()),
         ("global batch", f"{p.global_batch_seqs:,} seqs x {p.seq_len} ({st.micro_batches} micro-batches)"),
         ("model FLOPs (6ND)", f"{p.model_flops:.3g} ({p.flops_6nd:.3g})"),
+        ("compute-optimal at 6ND", f"{chin.params / GIGA:,.0f}B params on {chin.tokens / TERA:,.1f}T tokens "
+         f"(Chinchilla, 20 tokens per active param); this run {p.tokens_per_param:,.0f}"),
         ("step time", f"{st.step_s:,.2f} s"),
         ("MFU", f"{p.mfu:.1%} of the bf16 peak (compute efficiency {p.compute_efficiency:.3f})"),
         ("memory per GPU", f"{m.total_bytes / GB:,.1f} of {m.capacity_bytes / GB:,.1f} GB usable"),
-        ("MTBF / checkpoint every", f"{r.mtbf_s / 3600:,.2f} h / {r.checkpoint_interval_s / 60:,.1f} min"),
+        ("MTBF / checkpoint every", f"{r.mtbf_s / 3600:,.2f} h / {r.checkpoint_interval_s / 60:,.1f} min "
+         f"({r.checkpoint_s:,.1f} s to write {r.checkpoint_bytes_per_param:g} B/param)"),
         ("goodput", f"{r.goodput:.1%}"),
         ("wall clock", f"{p.wall_clock_days:,.1f} days ({p.compute_days:,.1f} without failures)"),
         ("GPU-hours", f"{p.gpu_hours / MEGA:,.3f} M"),

@@ -15,10 +15,17 @@ from hierro.training.memory import TrainMemory, korthikanti_layer_bytes, train_m
 from hierro.training.parallel import Layout, check_layout
 from hierro.training.plan import TrainingPlan, plan_training
 from hierro.training.reliability import Reliability, reliability
-from hierro.training.step import TRAIN_COMPUTE_EFFICIENCY, StepTime, TrainEfficiency, step_time
+from hierro.training.step import (
+    FP8_BLOCK_EFFICIENCY,
+    TRAIN_COMPUTE_EFFICIENCY,
+    StepTime,
+    TrainEfficiency,
+    step_time,
+)
 
 __all__ = [
     "CHINCHILLA_TOKENS_PER_PARAM",
+    "FP8_BLOCK_EFFICIENCY",
     "TOKENS_PER_PARAM",
     "TRAIN_COMPUTE_EFFICIENCY",
     "ComputeOptimal",

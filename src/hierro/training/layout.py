@@ -8,9 +8,10 @@ count, vpp dividing the layers of a stage, ep a power of two dividing the expert
 micro-batches of 1, 2 or 4 sequences, the embedding and loss counted in the pipeline split or
 not. dp = G / (tp·cp·pp) must be a whole number and the global batch is rounded up to a
 multiple of dp·b. DualPipe is considered only when pinned (``fixed={"schedule": "dualpipe"}``),
-and so are the numerical recipe's memory savings, bf16 Adam moments and low-precision activation
-caching (``fixed={"moments": "bf16", "low_precision_acts": True}``): they trade precision, not
-time, so the search does not assume them. Among layouts whose memory fits, the one with the
+and so is the numerical recipe: bf16 Adam moments and low-precision activation caching
+(``fixed={"moments": "bf16", "low_precision_acts": True}``) trade precision, not time, and the
+FP8 scaling granularity (``fixed={"fp8_scaling": "block"}``) trades time for precision, so the
+search takes them as given. Among layouts whose memory fits, the one with the
 shortest step time per token wins.
 """
 
@@ -31,7 +32,7 @@ __all__ = ["MIN_CP_CHUNK", "RECIPE_FIELDS", "best_layout", "candidate_layouts", 
 MIN_CP_CHUNK = 2048
 """Fewest tokens per context-parallel rank the search considers."""
 _MICRO_BATCHES = (1, 2, 4)
-RECIPE_FIELDS = ("moments", "low_precision_acts")
+RECIPE_FIELDS = ("moments", "low_precision_acts", "fp8_scaling")
 """Layout fields the search takes as given (default or pinned) rather than searches."""
 _RC_RANK = {"none": 0, "selective": 1, "full": 2}
 _MEMORY_CHOICES: tuple[tuple[int, Recompute], ...] = (
@@ -124,12 +125,16 @@ def best_layout(
     recipe = {k: pins.pop(k) for k in RECIPE_FIELDS if k in pins}
     moments = str(recipe.get("moments", "fp32"))
     low_acts = bool(recipe.get("low_precision_acts", False))
-    _check_recipe(Layout(moments=moments, low_precision_acts=low_acts), dtype)  # type: ignore[arg-type]
+    scaling = str(recipe.get("fp8_scaling", "tensor"))
+    tmpl = Layout(moments=moments, low_precision_acts=low_acts,  # type: ignore[arg-type]
+                  fp8_scaling=scaling)  # type: ignore[arg-type]
+    _check_recipe(tmpl, dtype)
     for cand in candidate_layouts(model, gpus, seq_len, global_batch_seqs, scale_up_domain,
                                   sched):  # type: ignore[arg-type]
         if any(getattr(cand, k) != v for k, v in pins.items()):
             continue
-        lay = replace(cand, moments=moments, low_precision_acts=low_acts) if recipe else cand  # type: ignore[arg-type]
+        lay = replace(cand, moments=tmpl.moments, low_precision_acts=tmpl.low_precision_acts,
+                      fp8_scaling=tmpl.fp8_scaling) if recipe else cand
         seen += 1
         key = (replace(lay, zero=1, recompute="none"), lay.zero >= 3)
         if fastest_fit.get(key, 3) <= _RC_RANK[lay.recompute]:
@@ -185,6 +190,10 @@ def _check_recipe(lay: Layout, dtype: str) -> None:
     """One-line :class:`PlanError` for a numerical recipe the layout cannot use."""
     if lay.moments not in ("fp32", "bf16"):
         raise PlanError(f"Adam moments must be fp32 or bf16, got {lay.moments!r}")
+    if lay.fp8_scaling not in ("tensor", "block"):
+        raise PlanError(f"FP8 scaling must be tensor or block, got {lay.fp8_scaling!r}")
+    if lay.fp8_scaling == "block" and dtype != "fp8":
+        raise PlanError(f"FP8 block scaling needs FP8 linear layers (dtype fp8), got {dtype}")
     if lay.low_precision_acts and dtype != "fp8":
         raise PlanError("low-precision activation caching needs FP8 linear layers (dtype fp8), "
                         f"got {dtype}")

@@ -26,7 +26,11 @@ Korthikanti et al. 2022, arXiv:2205.05198) and Megatron-Core's MoE:
   "Low-Precision Optimizer States"; master weights and gradients stay fp32 either way);
 - ``low_precision_acts``: under FP8 GEMMs, also cache the gated activation's inputs in FP8 and
   the attention output in a 12-bit E5M6 (DeepSeek-V3 §3.3.3, "Low-Precision Activation";
-  Megatron-Core ``--activation-func-fp8-input-store``); see :mod:`.memory`.
+  Megatron-Core ``--activation-func-fp8-input-store``); see :mod:`.memory`;
+- ``fp8_scaling``: how FP8 GEMM operands are scaled, ``tensor`` (one scale per tensor: Transformer
+  Engine's delayed or current scaling) or ``block`` (DeepSeek-V3's fine-grained scaling, §3.3.2:
+  1x128 tiles of activations, 128x128 blocks of weights, partial sums promoted to FP32 on the CUDA
+  cores every 128 elements; Transformer Engine's ``blockwise`` recipe); see :mod:`.step`.
 
 Devices = tp · cp · pp · dp.
 """
@@ -39,11 +43,12 @@ from typing import Literal
 from hierro.errors import PlanError
 from hierro.specs import ModelArch
 
-__all__ = ["Layout", "Moments", "Recompute", "Schedule", "check_layout"]
+__all__ = ["Fp8Scaling", "Layout", "Moments", "Recompute", "Schedule", "check_layout"]
 
 Recompute = Literal["none", "selective", "full"]
 Schedule = Literal["1f1b", "dualpipe"]
 Moments = Literal["fp32", "bf16"]
+Fp8Scaling = Literal["tensor", "block"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,7 @@ class Layout:
     schedule: Schedule = "1f1b"
     moments: Moments = "fp32"
     low_precision_acts: bool = False
+    fp8_scaling: Fp8Scaling = "tensor"
 
     @property
     def devices(self) -> int:
@@ -82,6 +88,8 @@ class Layout:
             parts.append(f"Adam moments {self.moments}")
         if self.low_precision_acts:
             parts.append("low-precision activations")
+        if self.fp8_scaling != "tensor":
+            parts.append(f"FP8 {self.fp8_scaling} scaling")
         return " ".join(parts)
 
 
@@ -111,6 +119,8 @@ def check_layout(layout: Layout, model: ModelArch, seq_len: int, gpus: int | Non
         raise PlanError("interleaved stages (vpp > 1) need pp > 1")
     if lay.moments not in ("fp32", "bf16"):
         raise PlanError(f"Adam moments must be fp32 or bf16, got {lay.moments!r}")
+    if lay.fp8_scaling not in ("tensor", "block"):
+        raise PlanError(f"FP8 scaling must be tensor or block, got {lay.fp8_scaling!r}")
     if lay.schedule not in ("1f1b", "dualpipe"):
         raise PlanError(f"schedule must be 1f1b or dualpipe, got {lay.schedule!r}")
     if lay.schedule == "dualpipe" and (lay.pp < 2 or lay.pp % 2 or lay.vpp > 1):

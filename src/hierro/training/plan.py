@@ -17,7 +17,13 @@ from dataclasses import dataclass
 
 from hierro.errors import HierroError
 from hierro.specs import Accelerator, ModelArch, get_accelerator, get_model, get_system
-from hierro.training.compute import six_nd_flops, train_flops
+from hierro.training.compute import (
+    TOKENS_PER_PARAM,
+    ComputeOptimal,
+    compute_optimal,
+    six_nd_flops,
+    train_flops,
+)
 from hierro.training.energy import DEFAULT_PUE, default_price, server_power
 from hierro.training.layout import RECIPE_FIELDS, best_layout, evaluate_layout
 from hierro.training.parallel import Layout
@@ -26,6 +32,7 @@ from hierro.training.reliability import (
     RESTART_S,
     STORAGE_WRITE_BPS,
     Reliability,
+    checkpoint_bytes_per_param,
     reliability,
 )
 from hierro.training.step import StepTime, TrainEfficiency
@@ -85,6 +92,16 @@ class TrainingPlan:
     def goodput(self) -> float:
         return self.reliability.goodput
 
+    @property
+    def tokens_per_param(self) -> float:
+        """Training tokens per (active) parameter of this run: D / N with 6·N·D = ``flops_6nd``."""
+        return 6.0 * self.tokens ** 2 / self.flops_6nd
+
+    def compute_optimal(self) -> dict[str, ComputeOptimal]:
+        """N and D that spend this run's compute (6·N·D) at Chinchilla's 20 tokens per parameter
+        and at the overtrained ratios of published runs (:data:`~hierro.training.compute.TOKENS_PER_PARAM`)."""
+        return {name: compute_optimal(self.flops_6nd, r) for name, r in TOKENS_PER_PARAM.items()}
+
 
 def cluster_grid(min_gpus: int = 8, max_gpus: int = _MAX_GPUS) -> list[int]:
     """Cluster sizes {8, 10, 12, 14} · 2^k between the bounds."""
@@ -109,7 +126,8 @@ def _run(
         st = best_layout(model, acc, gpus, domain, seq_len, batch, dtype, eff, fixed)
     else:
         st = evaluate_layout(model, layout, acc, gpus, domain, seq_len, batch, dtype, eff)
-    rel = reliability(gpus, model.params().total, failures, storage, restart)
+    rel = reliability(gpus, model.params().total, failures, storage, restart,
+                      checkpoint_bytes_per_param(st.layout.moments))
     compute_s = tokens / st.tokens_per_step * st.step_s
     return _Run(st, rel, compute_s, compute_s / rel.goodput)
 

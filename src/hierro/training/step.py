@@ -16,6 +16,11 @@ Compute. Each op class runs at its own peak and achieved fraction of it:
 - linear layers (attention projections, dense MLPs, shared and routed experts) at the GEMM
   precision's peak (``dtype``: fp8 doubles the Hopper tensor-core peak) times ``compute``;
   recomputation adds the forward GEMMs again (full) or MLA's up-projections (selective);
+- FP8 GEMMs with fine-grained (block) scaling (DeepSeek-V3, arXiv:2412.19437 §3.3.2: 1x128
+  activation tiles and 128x128 weight blocks, each 128-element partial sum scaled and promoted to
+  FP32 on the CUDA cores) at ``fp8_block`` times the per-tensor-scaled rate: the promotion and the
+  per-tile scales cost tensor-core issue slots that one scale per tensor does not. Fitted on the
+  one controlled A/B measurement published (:data:`FP8_BLOCK_EFFICIENCY`);
 - the attention core (QK^T, PV) and the LM head in bf16 at the bf16 peak times ``compute``, the
   attention backward at 2.5x its forward (FlashAttention recomputes the scores); FP8
   training keeps the embedding, output head, gating, normalisation and attention operators in
@@ -39,7 +44,7 @@ all-reduce twice that; time = steps · alpha + bytes / (link · e_link).
   over the scale-up fabric there (DeepSeek-V3 §3.2.2; DeepEP), so the scale-out bytes per token
   are the expected number of distinct remote nodes, (n-1)·(1-(1-1/n)^k) for n nodes and uniform
   routing, times h. Dispatch (and its gradient's counterpart) travels in fp8 under fp8 training,
-  combine in bf16 (DeepSeek-V3 §3.3.2). A share ``ep_overlap`` hides behind compute (DeepSeek-V3's
+  with one fp32 scale per 128 elements under block scaling, combine in bf16 (DeepSeek-V3 §3.3.2). A share ``ep_overlap`` hides behind compute (DeepSeek-V3's
   DualPipe hides all of it, §3.2.1), at the price of ``comm_sm_share`` of the SMs running the
   communication kernels instead of compute (20 of 132 on H800, §3.2.2).
 - PP: one activation send forward and one gradient backward per virtual stage and micro-batch; a
@@ -75,6 +80,7 @@ from hierro.training.parallel import Layout
 from hierro.units import DTYPE_BYTES, MICRO
 
 __all__ = [
+    "FP8_BLOCK_EFFICIENCY",
     "TRAIN_COMPUTE_EFFICIENCY",
     "StepTime",
     "TrainEfficiency",
@@ -92,6 +98,16 @@ TP8 CP1 PP16 layout, 43% BF16 MFU)
 by :func:`hierro.training.anchors.fit_compute_efficiency`; the other anchors (another scale,
 another hardware family and stack, an MoE model in FP8, a dense model in FP8) check it
 (``tests/test_training_anchors.py``)."""
+
+FP8_BLOCK_EFFICIENCY = 0.922
+"""Rate of FP8 GEMMs with DeepSeek-V3's block scaling (1x128 activations, 128x128 weights)
+relative to per-tensor scaling, on Hopper. Fitted by
+:func:`hierro.training.anchors.fit_fp8_block_efficiency` on the one published A/B pair that
+changes nothing else: DeepSeek-V3 on 1,024 H100s with Megatron-Bridge (NeMo 25.09, TP2 PP8 VP4
+EP64, same layout and software), 338 model TFLOP/s per GPU with per-tensor current scaling and
+330 with the blockwise recipe, "which match those used in the original DeepSeekV3 pre-training"
+(NVIDIA-NeMo/Megatron-Bridge docs/performance-summary.md, 25.09 DGX-H100 table; measured)."""
+
 
 @dataclass(frozen=True, slots=True)
 class TrainEfficiency:
@@ -117,6 +133,8 @@ class TrainEfficiency:
     (DeepSeek-V3: 20 of 132 H800 SMs)."""
     dp_exposed_min: float = 0.05
     """Share of the data-parallel traffic that stays exposed however much compute can hide it."""
+    fp8_block: float = FP8_BLOCK_EFFICIENCY
+    """FP8 GEMM rate under block scaling relative to per-tensor scaling."""
 
 
 def micro_batches(global_batch_seqs: int, lay: Layout) -> int:
@@ -266,19 +284,21 @@ def step_time(
     attn_bwd = 2.5 + (1.0 if full else 0.0)
     recomp_gemm = gemm_l if full else (up_l if lay.recompute == "selective" else 0.0)
     peak, peak_bf16 = acc.flops(dtype), acc.flops("bf16")
+    block = dtype == "fp8" and lay.fp8_scaling == "block"
+    gemm_rate = peak * e.compute * (e.fp8_block if block else 1.0)  # linear layers, FLOP/s
     sm_left = 1.0 - (e.comm_sm_share if e.ep_overlap > 0 and lay.ep > 1 else 0.0)
     k = dev / sm_left
 
     def stage(n: float, with_head: bool, with_mtp: bool) -> _Stage:
         """One micro-batch through ``n`` layers (and the head, and the MTP modules)."""
-        lin_f = n * gemm_l / (peak * e.compute)
+        lin_f = n * gemm_l / gemm_rate
         att_f = n * attn_l / (peak_bf16 * e.compute)
         head_f = head / (peak_bf16 * e.compute) if with_head else 0.0
         if with_mtp:  # the MTP block's GEMMs at the GEMM peak, its head's share at bf16
-            lin_f += (mtp_gemm - model.mtp_layers * head) / (peak * e.compute)
+            lin_f += (mtp_gemm - model.mtp_layers * head) / gemm_rate
             head_f += model.mtp_layers * head / (peak_bf16 * e.compute)
             att_f += mtp_attn / (peak_bf16 * e.compute)
-        recomp = n * recomp_gemm / (peak * e.compute)
+        recomp = n * recomp_gemm / gemm_rate
         fwd = lin_f + att_f + head_f
         wgrad = lin_f + head_f
         bwd = 2.0 * (lin_f + head_f) + attn_bwd * att_f + recomp
@@ -316,6 +336,8 @@ def step_time(
         frac = sum(n for _, n in moe) / L
         top_k = sum(mlp.top_k * n for mlp, n in moe) / sum(n for _, n in moe)
         disp_b = float(DTYPE_BYTES["fp8"]) if dtype == "fp8" else float(act_b)
+        if block:  # one fp32 scale per 1x128 tile travels with the fp8 activations
+            disp_b += 4.0 / 128
         stride = t * lay.cp
         limit = node_limit(model, lay.ep, scale_up_domain // stride)
         pair = sum(all_to_all_s(dev * top_k * h * by, top_k, lay.ep, stride, scale_up_domain, acc, e,
