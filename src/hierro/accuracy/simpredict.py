@@ -43,8 +43,7 @@ from hierro.accuracy.predictor import (
 )
 from hierro.accuracy.validate import Band, RowPrediction, Skip
 from hierro.errors import HierroError
-from hierro.perf import Calibration, StepModel, default_calibration
-from hierro.perf.estimate import DEFAULT_MAX_SEQS
+from hierro.perf import Calibration, StepModel, default_calibration, default_max_seqs
 from hierro.sim import (
     Fixed,
     LengthDist,
@@ -75,10 +74,9 @@ def _static_batch(row: Measurement) -> bool:
 
 def _seq_cap(n: int, plan: Plan) -> int:
     """The running-sequence cap of an instance serving ``n`` concurrent requests: the engine's
-    cap per scheduler, and with attention data parallelism every attention rank schedules its own
-    batch (SGLang's ``--enable-dp-attention`` runs a scheduler per DP rank; TensorRT-LLM's
-    attention DP applies ``max_batch_size`` per rank), so the instance holds attn_dp times as many."""
-    return max(1, min(n, DEFAULT_MAX_SEQS * plan.attn_dp))
+    default (:func:`hierro.perf.default_max_seqs`: the cap per scheduler, times the attention
+    data-parallel ranks that each schedule their own batch), no more than ``n``."""
+    return max(1, min(n, default_max_seqs(plan)))
 
 
 def _pool_dp_attention(row: Measurement) -> tuple[bool, bool]:
@@ -199,7 +197,7 @@ class SimPredictor:
             if rate <= 0:
                 raise HierroError(f"row {row.id}: server_qps rows need a positive load_value")
             wl = synthetic(SERVER_REQUESTS, lengths[0], lengths[1], np.random.default_rng(self.seed), rate=rate)
-            max_seqs = DEFAULT_MAX_SEQS * sm.plan.attn_dp
+            max_seqs = default_max_seqs(sm.plan)
         res = simulate(sm, wl, max_num_seqs=max_seqs, seed=self.seed,
                        request_overhead_s=self.request_overhead_s)
         return res, replicas

@@ -48,6 +48,10 @@ def estimate_cmd(
     offline: Annotated[bool, typer.Option("--offline", help="maximum throughput (MLPerf Offline)")] = False,
     framework: FrameworkOpt = "vllm",
     mem_fraction: MemFractionOpt = 0.9,
+    max_num_seqs: Annotated[
+        int | None,
+        typer.Option(help="running sequences per instance (vLLM max_num_seqs; default 1024 per attention data-parallel rank)"),
+    ] = None,
     waves: Annotated[
         float | None,
         typer.Option(help="model a benchmark of waves x concurrency requests started at once (default: steady state)"),
@@ -63,7 +67,8 @@ def estimate_cmd(
     plan = make_plan(tp, pp, ep, dp_attention, dtype, kv_dtype)
     sm = StepModel(get_model(model), get_accelerator(gpu), plan, framework=framework, calib=calibration(calib))
     e = estimate(
-        sm, isl=isl, osl=osl, concurrency=concurrency, offline=offline, mem_fraction=mem_fraction, waves=waves
+        sm, isl=isl, osl=osl, concurrency=concurrency, offline=offline, mem_fraction=mem_fraction,
+        max_num_seqs=max_num_seqs, waves=waves,
     )
     if as_json:
         emit_json(estimate_dict(e))

@@ -35,7 +35,7 @@ from hierro.cli._shared import (
 )
 from hierro.errors import HierroError
 from hierro.files import write_atomic
-from hierro.perf import StepModel
+from hierro.perf import StepModel, default_max_seqs
 from hierro.report.sim import sim_dict, sim_tables
 from hierro.sim import (
     TRACES,
@@ -205,7 +205,7 @@ def simulate_cmd(
     requests: Annotated[int | None, typer.Option(help="requests to simulate (default 1000, or the whole trace)")] = None,
     duration: Annotated[str | None, typer.Option(help="stop sending requests at this simulated time (e.g. 600s, 10min)")] = None,
     seed: Annotated[int, typer.Option(help="seed of the workload's random draws")] = 0,
-    max_num_seqs: Annotated[int, typer.Option(help="sequences per batch (vLLM max_num_seqs)")] = 1024,
+    max_num_seqs: Annotated[int | None, typer.Option(help="running sequences per instance (vLLM max_num_seqs; default 1024 per attention data-parallel rank, at most the token budget)")] = None,
     max_batched_tokens: Annotated[int, typer.Option(help="tokens per step (vLLM max_num_batched_tokens)")] = 8192,
     prefix_caching: Annotated[bool | None, typer.Option("--prefix-caching/--no-prefix-caching", help="prefix caching (default: on when the trace has prefix hashes)")] = None,
     spec_tokens: Annotated[int, typer.Option(help="speculative decoding / MTP: draft tokens per step")] = 0,
@@ -241,6 +241,8 @@ def simulate_cmd(
     cap = parse_seconds(duration) if duration is not None else None
     ramp_s = parse_seconds(ramp) if ramp is not None else 0.0
     plan = make_plan(tp, pp, ep, dp_attention, dtype, kv_dtype)
+    if max_num_seqs is None:
+        max_num_seqs = default_max_seqs(plan, max_batched_tokens)
     arch = get_model(model)
     sm = StepModel(arch, get_accelerator(gpu), plan, framework=framework, calib=calibration(calib))
     wl = _workload(trace=trace, requests=requests, qps=qps, concurrency=concurrency, arrival=arrival, cv=cv,

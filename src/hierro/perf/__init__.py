@@ -10,12 +10,20 @@ from hierro.perf.efficiency import (
     load_calibration,
     starting_calibration,
 )
-from hierro.perf.estimate import Estimate, EstimateArrays, estimate, estimate_arrays
+from hierro.perf.estimate import (
+    DEFAULT_MAX_SEQS,
+    Estimate,
+    EstimateArrays,
+    default_max_seqs,
+    estimate,
+    estimate_arrays,
+)
 from hierro.perf.ops import Op, StepShape, build_ops
 from hierro.perf.roofline import OpCost, op_time
 from hierro.perf.step import StepCost, StepModel
 
 __all__ = [
+    "DEFAULT_MAX_SEQS",
     "Calibration",
     "EfficiencyEntry",
     "Estimate",
@@ -27,6 +35,7 @@ __all__ = [
     "StepShape",
     "build_ops",
     "default_calibration",
+    "default_max_seqs",
     "dump_calibration",
     "estimate",
     "estimate_arrays",

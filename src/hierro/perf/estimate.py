@@ -31,7 +31,7 @@ from numpy.typing import ArrayLike, NDArray
 from hierro.errors import HierroError
 from hierro.perf.ops import StepShape
 from hierro.perf.step import StepCost, StepModel
-from hierro.specs import MemoryBreakdown, check_fits, memory_breakdown
+from hierro.specs import MemoryBreakdown, Plan, check_fits, memory_breakdown
 
 __all__ = [
     "DEFAULT_MAX_BATCHED_TOKENS",
@@ -39,6 +39,7 @@ __all__ = [
     "Estimate",
     "EstimateArrays",
     "batch_caps",
+    "default_max_seqs",
     "estimate",
     "estimate_arrays",
     "first_wave",
@@ -50,12 +51,41 @@ __all__ = [
 F = NDArray[np.float64]
 
 DEFAULT_MAX_SEQS = 1024
-"""Engine cap on running sequences (vLLM V1 ``max_num_seqs`` on datacentre GPUs; TensorRT-LLM
-``max_batch_size`` and SGLang's limits are of the same order in the published setups)."""
+"""Engine cap on running sequences per scheduler (vLLM V1 ``max_num_seqs`` on datacentre GPUs;
+TensorRT-LLM ``max_batch_size`` and SGLang's limits are of the same order in the published
+setups). An instance's default is :func:`default_max_seqs`."""
 
 DEFAULT_MAX_BATCHED_TOKENS = 8192
 """Token budget of one step (vLLM ``max_num_batched_tokens`` / TensorRT-LLM ``max_num_tokens``
 as commonly set for serving)."""
+
+
+def default_max_seqs(plan: Plan, max_batched_tokens: int | None = None) -> int:
+    """The running-sequence cap of one instance of ``plan`` when the user sets none.
+
+    Each scheduler caps its running batch at :data:`DEFAULT_MAX_SEQS`. Under attention data
+    parallelism every attention rank schedules its own batch against its own KV cache: SGLang's
+    ``--enable-dp-attention`` runs one scheduler per DP rank (SGLang v0.4 release notes,
+    "Data Parallelism Attention for DeepSeek Models", lmsys.org/blog/2024-12-04-sglang-v0-4/,
+    2024-12), and TensorRT-LLM's attention DP runs "multiple attention DP ranks within a single
+    worker, each with its own KV cache" (NVIDIA Dynamo docs, TensorRT-LLM details, "DP Rank
+    Routing", docs.nvidia.com/dynamo, 2026), its PyTorch executor applying ``max_batch_size``
+    and ``max_num_active_requests`` per rank (NVIDIA/TensorRT-LLM, ``tensorrt_llm/_torch/pyexecutor``).
+    So the instance holds ``plan.attn_dp`` times the per-scheduler cap:
+
+        cap = DEFAULT_MAX_SEQS x attn_dp
+
+    With ``max_batched_tokens`` (the step's token budget, summed over the instance) the cap is
+    at most the budget: every running decode takes one token of it, so no more can run, and
+    vLLM refuses ``max_num_seqs`` above ``max_num_batched_tokens``.
+    """
+    cap = DEFAULT_MAX_SEQS * plan.attn_dp
+    if max_batched_tokens is not None:
+        if max_batched_tokens < 1:
+            raise HierroError(f"the token budget must be >= 1 token, got {max_batched_tokens}")
+        cap = min(cap, max_batched_tokens)
+    return cap
+
 
 _GRID = 12  # candidate running-batch sizes per case, log-spaced, to bracket the root
 _REFINE = 3  # regula-falsi steps inside the bracket
@@ -114,20 +144,23 @@ def steady_shapes(B: F, p: F, chunk: F, d_ctx: F, pp: int) -> tuple[StepShape, S
     return fewer, more, np.asarray(m - lo, dtype=np.float64)
 
 
-def batch_caps(isl: F, osl: F, n: F, cap: F, C: float | F) -> tuple[F, F, F]:
+def batch_caps(isl: F, osl: F, n: F, cap: F, C: float | F,
+               engine: float | F = DEFAULT_MAX_SEQS) -> tuple[F, F, F]:
     """``(b_max, gen, budget_cap)``: the largest running batch (bounded by the requests, the KV
-    memory, the engine's sequence limit and the token budget, at least 1), the tokens decoded
-    after the first, and the batch the token budget C alone allows (C·gen / (isl + gen))."""
+    memory, the engine's sequence limit ``engine`` and the token budget, at least 1), the tokens
+    decoded after the first, and the batch the token budget C alone allows (C·gen / (isl + gen)).
+    :func:`estimate_arrays` passes the plan's :func:`default_max_seqs` (or the user's cap) as
+    ``engine``; the one-scheduler default is kept for callers that pass none."""
     gen = np.maximum(osl - 1.0, 1.0)
     budget_cap = C * gen / (isl + gen)
-    b_max = np.minimum.reduce([n, cap, np.full_like(n, DEFAULT_MAX_SEQS), np.maximum(budget_cap, 1.0)])
+    b_max = np.minimum.reduce([n, cap, np.broadcast_to(engine, n.shape), np.maximum(budget_cap, 1.0)])
     return np.maximum(b_max, 1.0), gen, budget_cap
 
 
-def first_wave(isl: F, n: F, cap: F, C: float | F) -> tuple[F, F]:
+def first_wave(isl: F, n: F, cap: F, C: float | F, engine: float | F = DEFAULT_MAX_SEQS) -> tuple[F, F]:
     """``(tokens per step, steps)`` of a benchmark's first wave: the min(n, cap, engine limit)
     prompts started at once are prefilled C tokens per step."""
-    admitted = np.minimum(n, np.minimum(cap, float(DEFAULT_MAX_SEQS)))
+    admitted = np.minimum(n, np.minimum(cap, engine))
     return np.minimum(C, admitted * isl), np.ceil(admitted * isl / C)
 
 
@@ -144,13 +177,17 @@ def estimate_arrays(
     *,
     max_seqs: ArrayLike,
     max_batched_tokens: ArrayLike = DEFAULT_MAX_BATCHED_TOKENS,
+    max_num_seqs: ArrayLike | None = None,
     waves: float | None = None,
 ) -> EstimateArrays:
-    """Closed-loop steady state for arrays of (isl, osl, concurrency, memory cap, token budget).
+    """Closed-loop steady state for arrays of (isl, osl, concurrency, memory cap, token budget,
+    engine sequence cap).
 
     ``max_batched_tokens`` (the token budget C of a step) broadcasts with the other inputs like
     them, so one call prices several budgets of the same step-cost model; a scalar gives the
     same numbers as before, and each row's result depends only on that row's inputs.
+    ``max_num_seqs`` (the engine's cap on running sequences, per row like the others) defaults
+    to :func:`default_max_seqs` of the step-cost model's plan.
 
     ``waves``: model a benchmark run rather than the steady state. Serving benchmarks
     (vLLM/SGLang ``bench_serving`` with ``--max-concurrency N --num-prompts waves·N``, as
@@ -159,15 +196,19 @@ def estimate_arrays(
     steps. The reported mean TTFT averages that first wave (weight 1/waves) with the steady
     state (weight 1 - 1/waves).
     """
-    isl_a, osl_a, n_a, cap_a, C = np.broadcast_arrays(
+    engine_cap = default_max_seqs(sm.plan) if max_num_seqs is None else max_num_seqs
+    isl_a, osl_a, n_a, cap_a, C, eng = np.broadcast_arrays(
         np.asarray(isl, dtype=np.float64),
         np.asarray(osl, dtype=np.float64),
         np.asarray(concurrency, dtype=np.float64),
         np.asarray(max_seqs, dtype=np.float64),
         np.asarray(max_batched_tokens, dtype=np.float64),
+        np.asarray(engine_cap, dtype=np.float64),
     )
-    isl_a, osl_a, n_a, cap_a, C = (np.atleast_1d(x) for x in (isl_a, osl_a, n_a, cap_a, C))
-    b_max, gen, budget_cap = batch_caps(isl_a, osl_a, n_a, cap_a, C)
+    isl_a, osl_a, n_a, cap_a, C, eng = (np.atleast_1d(x) for x in (isl_a, osl_a, n_a, cap_a, C, eng))
+    if not np.all(eng >= 1):
+        raise HierroError(f"the engine's sequence cap must be >= 1, got {float(np.min(eng)):g}")
+    b_max, gen, budget_cap = batch_caps(isl_a, osl_a, n_a, cap_a, C, eng)
     Li, G, Cc = isl_a[:, None], gen[:, None], C[:, None]
     ctx = Li + G / 2.0
     overhead = sm.calib.request_overhead(sm.framework)
@@ -221,7 +262,7 @@ def estimate_arrays(
     t_sel, x_sel = t_b[:, 0], x_b[:, 0]
     ttft = np.maximum(service[:, 0], (n_a - b_sel) / x_sel)
     if waves is not None and waves >= 1:
-        per_step, steps = first_wave(isl_a, n_a, cap_a, C)
+        per_step, steps = first_wave(isl_a, n_a, cap_a, C, eng)
         t_full = _iteration_time(
             sm, np.zeros_like(n_a), per_step, per_step / isl_a, np.zeros_like(n_a), np.zeros_like(n_a)
         )
@@ -229,7 +270,7 @@ def estimate_arrays(
         ttft = ttft + np.maximum(first - ttft, 0.0) / waves
     e2e = ttft + gen * t_sel
     req_s = n_a / e2e
-    limits = np.stack([n_a, cap_a, np.full_like(n_a, DEFAULT_MAX_SEQS), budget_cap])
+    limits = np.stack([n_a, cap_a, eng, budget_cap])
     names = np.array(["concurrency", "kv-memory", "max-seqs", "token-budget"])
     limited = np.where(at_cap, names[np.argmin(limits, axis=0)], "concurrency")
     return EstimateArrays(
@@ -304,13 +345,17 @@ def estimate(
     offline: bool = False,
     mem_fraction: float = 0.9,
     max_batched_tokens: int = DEFAULT_MAX_BATCHED_TOKENS,
+    max_num_seqs: int | None = None,
     waves: float | None = None,
 ) -> Estimate:
     """Estimate one instance at fixed lengths: a closed loop of ``concurrency`` requests, or
     offline maximum throughput. ``waves`` models a benchmark run of waves x concurrency
-    requests started at once (see :func:`estimate_arrays`); None is the steady state."""
+    requests started at once (see :func:`estimate_arrays`); None is the steady state.
+    ``max_num_seqs`` caps the running sequences (default: :func:`default_max_seqs` of the plan)."""
     if isl < 1 or osl < 1:
         raise HierroError(f"isl and osl must be >= 1 token, got isl={isl}, osl={osl}")
+    if max_num_seqs is not None and max_num_seqs < 1:
+        raise HierroError(f"max_num_seqs must be >= 1, got {max_num_seqs}")
     if not offline and (concurrency is None or concurrency < 1):
         raise HierroError("concurrency must be >= 1 (or use --offline for maximum throughput)")
     mem = memory_breakdown(
@@ -321,7 +366,7 @@ def estimate(
     n = mem.max_seqs * 4 if offline else int(concurrency or 1)
     arr = estimate_arrays(
         sm, isl, osl, n, max_seqs=mem.max_seqs, max_batched_tokens=max_batched_tokens,
-        waves=None if offline else waves,
+        max_num_seqs=max_num_seqs, waves=None if offline else waves,
     )
     b = float(arr.batch[0])
     prefill = sm.cost(StepShape(prefill_tokens=float(isl), prefill_seqs=1.0, sampled=1.0))

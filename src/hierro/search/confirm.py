@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hierro.perf import Calibration, StepModel
-from hierro.perf.estimate import DEFAULT_MAX_SEQS
+from hierro.perf import Calibration, StepModel, default_max_seqs
 from hierro.search.slo import SloTarget
 from hierro.search.space import Candidate
 from hierro.sim import Fixed, SimResult, simulate, synthetic
@@ -115,7 +114,7 @@ def simulate_candidate(job: SimJob, draw: int = 0) -> SimResult:
     wl = synthetic(n, Fixed(job.isl), Fixed(job.osl), np.random.default_rng(job.seed + draw), rate=job.rate_req_s)
     return simulate(
         sm, wl, replicas=job.replicas, router="least_outstanding",
-        max_num_batched_tokens=g.max_batched_tokens, max_num_seqs=DEFAULT_MAX_SEQS,
+        max_num_batched_tokens=g.max_batched_tokens, max_num_seqs=default_max_seqs(g.plan, g.max_batched_tokens),
         warmup=n // 10, seed=job.seed,
     )
 

@@ -44,8 +44,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from hierro.perf import Calibration, StepModel
-from hierro.perf.estimate import DEFAULT_MAX_SEQS
+from hierro.perf import Calibration, StepModel, default_max_seqs
 from hierro.perf.ops import StepShape
 from hierro.search.confirm import CONFIRM_DRAWS, SimCheck, n_requests, sim_check
 from hierro.search.pareto import pareto_front
@@ -471,7 +470,7 @@ def simulate_disagg_candidate(job: DisaggJob, draw: int = 0) -> SimResult:
     wl = synthetic(n, Fixed(job.isl), Fixed(job.osl), np.random.default_rng(job.seed + draw), rate=job.rate_req_s)
     return simulate_disagg(
         psm, dsm, wl, c.prefill_replicas, c.decode_replicas,
-        max_num_batched_tokens=p.max_batched_tokens, max_num_seqs=DEFAULT_MAX_SEQS, warmup=n // 10,
+        max_num_batched_tokens=p.max_batched_tokens, max_num_seqs=default_max_seqs(d.plan, p.max_batched_tokens), warmup=n // 10,
         transfer_bw_Bps=c.transfer_bw_Bps,
     )
 

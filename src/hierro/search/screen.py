@@ -98,6 +98,7 @@ def screen_groups(job: ScreenJob) -> list[RawScreen]:
             sm, job.isl, job.osl, np.concatenate(concs),
             max_seqs=np.repeat([job.groups[i].max_seqs for i in idx], sizes),
             max_batched_tokens=np.repeat([job.groups[i].max_batched_tokens for i in idx], sizes),
+            max_num_seqs=np.repeat([job.groups[i].engine_max_seqs for i in idx], sizes),
         )
         bounds = np.cumsum(sizes)[:-1]
         parts = [np.split(x, bounds) for x in (r.batch, r.ttft_s, r.tpot_s, r.e2e_s, r.req_s, r.out_tok_s)]

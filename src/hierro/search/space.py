@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hierro.errors import HierroError, PlanError
-from hierro.perf.estimate import DEFAULT_MAX_SEQS
+from hierro.perf import DEFAULT_MAX_SEQS, default_max_seqs
 from hierro.specs import (
     Accelerator,
     ModelArch,
@@ -71,12 +71,16 @@ class SearchSpace:
     """Token budgets per step (= chunked-prefill sizes) to sweep; see the module docstring."""
     concurrency_step: float = 2.0**0.25
     """Ratio between successive load points of the log grid."""
-    max_concurrency: int = DEFAULT_MAX_SEQS
+    max_concurrency: int | None = None
+    """Highest load point per replica; None: each layout's engine cap (:func:`default_max_seqs`,
+    1,024 sequences per attention data-parallel rank)."""
     mem_fraction: float = 0.9
 
     def __post_init__(self) -> None:
         if self.max_devices < 1 or self.max_pp < 1:
             raise HierroError(f"max devices and pp must be >= 1, got {self.max_devices}, {self.max_pp}")
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise HierroError(f"the highest load point must be >= 1 request, got {self.max_concurrency}")
         if not self.concurrency_step > 1.0:
             raise HierroError(f"the concurrency grid step must be > 1, got {self.concurrency_step}")
         if not self.weight_dtypes or not self.kv_dtypes or not self.frameworks or not self.max_batched_tokens:
@@ -106,9 +110,15 @@ class Group:
         p = self.plan
         return f"{self.gpu} {p.weight_dtype}/kv-{p.kv_dtype} {p.label()}"
 
-    def concurrencies(self, step: float, cap: int) -> NDArray[np.int64]:
-        """Load points of the log grid 1, step, step², ... up to the memory and engine caps."""
-        top = max(1, min(self.max_seqs, cap))
+    @property
+    def engine_max_seqs(self) -> int:
+        """The engine's running-sequence cap of this layout (:func:`default_max_seqs`)."""
+        return default_max_seqs(self.plan)
+
+    def concurrencies(self, step: float, cap: int | None = None) -> NDArray[np.int64]:
+        """Load points of the log grid 1, step, step², ... up to the memory cap and ``cap``
+        (default: the engine's cap, :attr:`engine_max_seqs`)."""
+        top = max(1, min(self.max_seqs, self.engine_max_seqs if cap is None else cap))
         n = math.floor(math.log(top) / math.log(step) + 1e-9) + 1
         grid = np.unique(np.round(step ** np.arange(n)).astype(np.int64))
         grid = grid[grid <= top]
