@@ -4,8 +4,8 @@ Grouped k-fold cross-validation (group = source kind x hardware x model; no fold
 a group it was fitted on) of the two predictors:
 
 * **simulated** (what ``hierro validate`` uses): :class:`~hierro.accuracy.simpredict.SimPredictor`
-  with the two-stage fit of :mod:`hierro.accuracy.simfit` (kernel efficiencies on throughput and
-  TPOT, per-request serving overhead on simulated TTFT);
+  with the two-stage fit of :mod:`hierro.accuracy.simfit` (kernel efficiencies on throughput,
+  TPOT and TTFT; the serving front end per stack on simulated TTFT);
 * **analytic** (``hierro estimate``'s steady state): :class:`EstimatePredictor` with every
   efficiency fitted on all metrics by :mod:`hierro.accuracy.fit`.
 
@@ -19,6 +19,7 @@ the default calibration of every command.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -156,8 +157,7 @@ def main() -> None:
     analytic, _ = crossval_report(rows, k=args.k, progress=lambda m: say(f"analytic {m}"))
     cv, calib = crossval_sim_report(rows, k=args.k, progress=lambda m: say(f"simulated {m}"))
     bands = {"simulated": error_bands(cv), "analytic": error_bands(analytic)}
-    calib = Calibration(calib.source, calib.as_of, calib.entries, calib.ttft_overhead, calib.fitted_on,
-                        {**calib.error, "bands": bands})
+    calib = dataclasses.replace(calib, error={**calib.error, "bands": bands})
     seconds = time.perf_counter() - t0
     out: Path = args.out_dir
     (out / "ACCURACY.md").write_text(markdown(cv, calib, analytic, args.k, seconds), encoding="utf-8")

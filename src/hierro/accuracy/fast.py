@@ -25,6 +25,7 @@ of :func:`~hierro.perf.estimate_arrays` is then repeated on those times (see
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ from hierro.perf import (
 from hierro.perf.estimate import (
     DEFAULT_MAX_BATCHED_TOKENS,
     batch_caps,
+    default_max_seqs,
     first_wave,
     iteration_shape,
     prompt_chunks,
@@ -85,7 +87,9 @@ prefill, steady with one more chunk)."""
 
 SlotKey = tuple[str, str, str, str, str]
 """``(attr, accelerator family, framework family, op class, dtype)``; attr is ``compute``,
-``memory``, ``latency_s`` or ``ttft`` (per-request overhead; only the framework family is set),
+``memory``, ``latency_s``, ``ttft`` (the front end's fixed time per request), ``ttft_n`` (its
+time per request in flight) or ``ttft_l`` (per prompt token; for the three only the framework
+family is set),
 or ``one`` (the constant 1, for the compute side of collectives)."""
 
 _COMM = ("allreduce", "alltoall", "p2p")
@@ -106,7 +110,11 @@ def slot_value(calib: Calibration, key: SlotKey) -> float:
             return calib.latency_or(fam, fw, op_class, dtype, 0.0)
         return calib.latency(fam, fw, op_class, dtype)
     if attr == "ttft":
-        return calib.request_overhead(fw)
+        return calib.front_end(fw).fixed_s
+    if attr == "ttft_n":
+        return calib.front_end(fw).per_inflight_s
+    if attr == "ttft_l":
+        return calib.front_end(fw).per_prompt_token_s
     raise ValueError(f"unknown slot attribute {attr!r}")
 
 
@@ -144,8 +152,10 @@ class Prepared:
 
     ``rows[i]`` is predictable iff ``skips[i]`` is None. Per-row arrays (length ``len(rows)``,
     meaningless for skipped rows): lengths ``isl, osl`` (rounded as the predictor does),
-    ``n`` (concurrency per instance), ``cap`` (KV-memory cap), ``pp``, ``replicas``, ``offline``
-    and the slots of the step overhead and the per-request overhead.
+    ``n`` (concurrency per instance), ``cap`` (the lower of the KV memory's and the engine's
+    running-sequence caps), ``pp``, ``replicas``, ``offline``
+    and the slots of the step overhead and of the front end's fixed and per-request-in-flight
+    times.
     """
 
     rows: tuple[Measurement, ...]
@@ -161,6 +171,8 @@ class Prepared:
     offline: NDArray[np.bool_]
     slot_step: I64
     slot_ttft: I64
+    slot_ttft_n: I64
+    slot_ttft_l: I64
 
     def ok_indices(self) -> list[int]:
         """Indices of the predictable rows."""
@@ -198,7 +210,7 @@ def _shapes(isl: F, osl: F, n: F, cap: F, pp: int) -> tuple[StepShape, StepShape
         B, np.maximum(chunk, p), np.maximum(p / Ii, 1.0), before,
         np.broadcast_to(ctx, B.shape), pp,
     )
-    per_step = np.broadcast_to(first_wave(isl, n, cap, C)[0][:, None], B.shape)
+    per_step = np.broadcast_to(first_wave(isl, n, cap, C, engine=math.inf)[0][:, None], B.shape)
     zero = np.zeros_like(B)
     full = iteration_shape(zero, per_step, per_step / Ii, zero, zero, pp)
     return steady, chunked, full, more, B
@@ -216,7 +228,7 @@ def _steady_time(isl: F, osl: F, n: F, cap: F, T: F) -> F:
 
 
 def _grid(isl: F, osl: F, n: F, cap: F) -> tuple[F, F]:
-    b_max, gen, _ = batch_caps(isl, osl, n, cap, float(DEFAULT_MAX_BATCHED_TOKENS))
+    b_max, gen, _ = batch_caps(isl, osl, n, cap, float(DEFAULT_MAX_BATCHED_TOKENS), engine=math.inf)
     frac = np.logspace(-3, 0, GRID)
     return np.maximum(b_max[:, None] * frac[None, :], 1e-3), gen
 
@@ -284,6 +296,8 @@ def prepare(rows: Sequence[Measurement]) -> Prepared:
     offline = np.zeros(N, dtype=bool)
     slot_step = np.zeros(N, dtype=np.int64)
     slot_ttft = np.zeros(N, dtype=np.int64)
+    slot_ttft_n = np.zeros(N, dtype=np.int64)
+    slot_ttft_l = np.zeros(N, dtype=np.int64)
     slots = _Slots()
     buckets: dict[tuple[str, str, Plan, str], list[int]] = {}
     for i, row in enumerate(rows):
@@ -313,10 +327,13 @@ def prepare(rows: Sequence[Measurement]) -> Prepared:
             offline[i] = True
         else:
             n[i] = max(1, round((row.load_value or 1) / replicas))
-        isl[i], osl[i], cap[i], pp[i], rep[i] = x_in, x_out, mem.max_seqs, plan.pp, replicas
+        # the cap folds the KV memory's limit and the engine's (per attention-DP rank)
+        isl[i], osl[i], cap[i], pp[i], rep[i] = x_in, x_out, min(mem.max_seqs, default_max_seqs(plan)), plan.pp, replicas
         fw = framework_family(row.framework)
         slot_step[i] = slots(("latency_s", accel.family, fw, "overhead", "*"))
         slot_ttft[i] = slots(("ttft", "*", fw, "*", "*"))
+        slot_ttft_n[i] = slots(("ttft_n", "*", fw, "*", "*"))
+        slot_ttft_l[i] = slots(("ttft_l", "*", fw, "*", "*"))
         buckets.setdefault((model.id, accel.id, plan, fw), []).append(i)
     groups = []
     for (model_id, accel_id, plan, fw), idx in buckets.items():
@@ -327,7 +344,7 @@ def prepare(rows: Sequence[Measurement]) -> Prepared:
         ))
     keys = tuple(sorted(slots.index, key=slots.index.__getitem__))
     return Prepared(rows, tuple(skips), keys, tuple(groups), isl, osl, n, cap, pp, rep,
-                    offline, slot_step, slot_ttft)
+                    offline, slot_step, slot_ttft, slot_ttft_n, slot_ttft_l)
 
 
 @dataclass(frozen=True)
@@ -410,13 +427,14 @@ class RowSet:
         p = self.prep
         ix = self.idx
         T = self.times(v)
-        over = v[p.slot_ttft[ix]]
+        # FrontEnd.delay(n, isl)
+        over = v[p.slot_ttft[ix]] + v[p.slot_ttft_n[ix]] * p.n[ix] + v[p.slot_ttft_l[ix]] * p.isl[ix]
         ttft, tpot, e2e, req_s = _closed_loop(
             p.isl[ix], p.osl[ix], p.n[ix], p.cap[ix], _steady_time(p.isl[ix], p.osl[ix], p.n[ix], p.cap[ix], T),
             T[:, 1], over)
         # a benchmark's first wave queues for the prefill budget (estimate_arrays ``waves``):
         # TTFT += max(t_full·(steps+1)/2 + t_req - TTFT, 0) / waves
-        _, steps = first_wave(p.isl[ix], p.n[ix], p.cap[ix], float(DEFAULT_MAX_BATCHED_TOKENS))
+        _, steps = first_wave(p.isl[ix], p.n[ix], p.cap[ix], float(DEFAULT_MAX_BATCHED_TOKENS), engine=math.inf)
         first = T[:, 2, 0] * (steps + 1.0) / 2.0 + over
         extra = np.where(p.offline[ix], 0.0, np.maximum(first - ttft, 0.0) / BENCHMARK_WAVES)
         ttft = ttft + extra

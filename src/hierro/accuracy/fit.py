@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -79,13 +79,19 @@ fused MoE) reach well above 20% of peak on the shapes served; a fit that wants l
 something the model does not express (queueing, overheads), not measuring a kernel."""
 LATENCY_MAX_S = 0.05
 REQUEST_OVERHEAD_MAX_S = 0.25
+PER_INFLIGHT_MAX_S = 0.02
+"""Upper bound of the front end's time per request in flight (20 ms: at 128 streams, 2.6 s)."""
+PER_PROMPT_TOKEN_MAX_S = 1e-4
+"""Upper bound of the front end's time per prompt token (0.1 ms: 0.8 s for an 8k prompt)."""
+FRONT_END_ATTRS = ("ttft", "ttft_n", "ttft_l")
 
 
 @dataclass(frozen=True)
 class Param:
     """One fitted number, written as entries ``(family, framework, op_class[, dtype])`` of
-    ``attr`` (``compute``, ``memory``, ``latency_s``), or, for ``attr == "ttft"``, as the
-    per-request overhead of the framework family ``patterns[0][1]``."""
+    ``attr`` (``compute``, ``memory``, ``latency_s``), or, for ``attr`` ``ttft`` / ``ttft_n``,
+    as the front end's fixed time / time per request in flight of the framework family
+    ``patterns[0][1]`` (:class:`~hierro.perf.FrontEnd`)."""
 
     name: str
     attr: str
@@ -99,14 +105,21 @@ class Param:
     def upper(self) -> float:
         if self.is_efficiency:
             return 1.0
-        return REQUEST_OVERHEAD_MAX_S if self.attr == "ttft" else LATENCY_MAX_S
+        if self.attr == "ttft":
+            return REQUEST_OVERHEAD_MAX_S
+        return {"ttft_n": PER_INFLIGHT_MAX_S, "ttft_l": PER_PROMPT_TOKEN_MAX_S}.get(self.attr, LATENCY_MAX_S)
+
+    @property
+    def scale(self) -> float:
+        """Optimiser units per second: ms for latencies, ms per 1,000 prompt tokens for ttft_l."""
+        return 1e6 if self.attr == "ttft_l" else 1e3
 
     def to_x(self, value: float) -> float:
-        """Optimiser variable: log e for efficiencies, milliseconds for latencies."""
-        return math.log(value) if self.is_efficiency else value * 1e3
+        """Optimiser variable: log e for efficiencies, scaled latencies otherwise."""
+        return math.log(value) if self.is_efficiency else value * self.scale
 
     def entries(self, value: float) -> tuple[EfficiencyEntry, ...]:
-        if self.attr == "ttft":
+        if self.attr in FRONT_END_ATTRS:
             return ()
         return tuple(
             EfficiencyEntry(family=pat[0], framework=pat[1], op_class=pat[2],
@@ -132,6 +145,8 @@ def parameters() -> tuple[Param, ...]:
     for w in FW_FAMILIES:
         out.append(Param(f"{w}.step_overhead", "latency_s", (("*", w, "overhead"),)))
         out.append(Param(f"{w}.request_overhead", "ttft", (("*", w, "*"),)))
+        out.append(Param(f"{w}.per_inflight", "ttft_n", (("*", w, "*"),)))
+        out.append(Param(f"{w}.per_prompt_token", "ttft_l", (("*", w, "*"),)))
         out.append(Param(f"{w}.host_per_seq", "latency_s", (("*", w, "host"),)))
     out.append(Param("attn_prefill.compute", "compute", (("*", "*", "attn_prefill"),)))
     out.append(Param("allreduce.link", "memory", (("*", "*", "allreduce"),)))
@@ -146,8 +161,8 @@ def _owner(base: Calibration, params: Sequence[Param], key: SlotKey) -> int:
     attr, fam, fw, op_class, dtype = key
     if attr == "one":
         return -1
-    if attr == "ttft":
-        return next((j for j, p in enumerate(params) if p.attr == "ttft" and p.patterns[0][1] == fw), -1)
+    if attr in FRONT_END_ATTRS:
+        return next((j for j, p in enumerate(params) if p.attr == attr and p.patterns[0][1] == fw), -1)
     best: tuple[int, int] | None = None  # (specificity, owner)
     cands: list[tuple[EfficiencyEntry, int]] = [(e, -1) for e in base.entries]
     for j, p in enumerate(params):
@@ -165,10 +180,16 @@ def _calibration(base: Calibration, params: Sequence[Param], values: Sequence[fl
                  fitted_on: str, error: dict[str, object]) -> Calibration:
     entries = list(base.entries)
     ttft = dict(base.ttft_overhead)
+    per_inflight = dict(base.ttft_per_inflight)
+    per_token = dict(base.ttft_per_prompt_token)
     for p, v in zip(params, values, strict=True):
         entries.extend(p.entries(v))
         if p.attr == "ttft":
             ttft[p.patterns[0][1]] = v
+        elif p.attr == "ttft_n":
+            per_inflight[p.patterns[0][1]] = v
+        elif p.attr == "ttft_l":
+            per_token[p.patterns[0][1]] = v
     return Calibration(
         source=f"hierro fit on published measurements (base: {base.source})",
         as_of=_dt.date.today().isoformat(),
@@ -176,6 +197,8 @@ def _calibration(base: Calibration, params: Sequence[Param], values: Sequence[fl
         ttft_overhead=ttft,
         fitted_on=fitted_on,
         error=dict(error),
+        ttft_per_inflight=per_inflight,
+        ttft_per_prompt_token=per_token,
     )
 
 
@@ -237,27 +260,31 @@ def fit_prepared(prep: Prepared, rows: Sequence[int] | None = None, *,
     used = {int(s) for arr in (rs.slot_c, rs.slot_m, rs.slot_l) for s in np.unique(arr)}
     used |= {int(s) for s in np.unique(prep.slot_step[rs.idx])}
     used |= {int(s) for s in np.unique(prep.slot_ttft[rs.idx])}
+    used |= {int(s) for s in np.unique(prep.slot_ttft_n[rs.idx])}
+    used |= {int(s) for s in np.unique(prep.slot_ttft_l[rs.idx])}
     every = parameters()
     owner_all = [_owner(base, every, prep.slots[s]) for s in sorted(used)]
     latency_fitted = "ttft" in families or "e2e" in families
     active = tuple(p for j, p in enumerate(every) if j in set(owner_all)
-                   and (latency_fitted or p.attr != "ttft"))
+                   and (latency_fitted or p.attr not in FRONT_END_ATTRS))
     slot_owner = np.array([_owner(base, active, k) for k in prep.slots], dtype=np.int64)
     base_v = slot_values(base, prep.slots)
     mapped = slot_owner >= 0
     x0 = np.array([p.to_x(base_v[slot_owner == j][0]) if np.any(slot_owner == j)
                    else p.to_x(0.5) for j, p in enumerate(active)])
     lo = np.array([math.log(EFF_MIN) if p.is_efficiency else 0.0 for p in active])
-    hi = np.array([0.0 if p.is_efficiency else p.upper * 1e3 for p in active])
+    hi = np.array([0.0 if p.is_efficiency else p.upper * p.scale for p in active])
     x0 = np.clip(x0, lo + 1e-6 * (hi - lo), hi - 1e-6 * (hi - lo))
-    sigma = np.array([1.0 if p.is_efficiency else (100.0 if p.attr == "ttft" else 20.0) for p in active])
+    sigma = np.array([1.0 if p.is_efficiency else {"ttft": 100.0, "ttft_n": 5.0, "ttft_l": 20.0}.get(p.attr, 20.0)
+                      for p in active])
     is_eff = np.array([p.is_efficiency for p in active])
+    scale = np.array([p.scale for p in active])
     tg = _targets(prep, rs, families)
     sw = np.sqrt(tg.weight)
     metric_idx = {m: np.array([k for k, x in enumerate(tg.metric) if x == m]) for m in set(tg.metric)}
 
     def values(x: F) -> F:
-        return np.where(is_eff, np.exp(x), x * 1e-3)
+        return np.where(is_eff, np.exp(x), x / scale)
 
     def residuals(x: F) -> F:
         v = base_v.copy()
@@ -302,8 +329,7 @@ def fit_calibration(rows: Sequence[Measurement], *, base: Calibration | None = N
     fit = fit_prepared(prep, base=base)
     res = validate(todo, FastPredictor.build(prep, fit.calibration))
     c = fit.calibration
-    return Calibration(c.source, c.as_of, c.entries, c.ttft_overhead, c.fitted_on,
-                       {"in_sample": _error(res)})
+    return replace(c, error={"in_sample": _error(res)})
 
 
 def crossval_report(
@@ -333,8 +359,7 @@ def crossval_report(
     cv = crossval_predictions(todo, fit, k, seed=seed)
     full = fit_prepared(prep, base=base)
     insample = validate(todo, FastPredictor.build(prep, full.calibration))
-    c = full.calibration
     error = {"crossval": {"k": k, "group": "source_kind x hardware x model", **_error(cv)},
              "in_sample": _error(insample)}
-    return cv, Calibration(c.source, c.as_of, c.entries, c.ttft_overhead, c.fitted_on, error)
+    return cv, replace(full.calibration, error=error)
 

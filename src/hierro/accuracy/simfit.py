@@ -2,14 +2,18 @@
 
 1. **Kernels** (fast, analytic): the efficiencies of the roofline (per hardware family, op
    class, framework family) are fitted by :func:`hierro.accuracy.fit.fit_prepared` on the
-   throughput and TPOT measurements only: in steady state these depend on step times, which
-   the analytic estimate and the simulator compute identically.
-2. **Serving overhead** (simulated): with those efficiencies, every training row's benchmark is
-   simulated with no per-request overhead; the time to first token then lacks only what happens
-   outside the engine's steps (HTTP, tokenisation, detokenisation, the client). That overhead is
-   one number per framework family: the median of measured - simulated TTFT over its rows
-   (clipped to [0, 0.25 s]), a robust one-parameter fit. Queueing is never fitted: it is
-   simulated.
+   throughput, TPOT and TTFT measurements (:data:`STAGE1_FAMILIES`), with the analytic
+   estimate's own front end per framework family fitted alongside. Time to first token is where
+   a prompt's prefill speed shows: fitted on throughput and TPOT alone, the prefill-heavy
+   kernels were left to whatever decode-bound rows implied, and the simulated engine's TTFT came
+   out about half the measured one (in-sample, a constant front end then absorbed the rest).
+2. **Front end** (simulated): with those efficiencies, every training row's benchmark is
+   simulated with no front end; the time to first token then lacks only what happens outside
+   the engine's steps. The :class:`~hierro.perf.FrontEnd` (a fixed time, a time per request in
+   flight, a time per prompt token) is fitted per serving stack by robust least squares in log
+   space on those gaps: per stack (``triton-trtllm`` apart from ``trtllm-serve``), per stack's
+   disaggregated deployments, per framework family and overall (see :func:`_front_ends`).
+   Queueing in the engine is never fitted: it is simulated.
 """
 
 from __future__ import annotations
@@ -18,27 +22,77 @@ import datetime as _dt
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import least_squares
 
 from hierro.accuracy.crossval import crossval_predictions
 from hierro.accuracy.fast import prepare
-from hierro.accuracy.fit import fit_prepared
+from hierro.accuracy.fit import (
+    PER_INFLIGHT_MAX_S,
+    PER_PROMPT_TOKEN_MAX_S,
+    SOFT_L1_SCALE,
+    fit_prepared,
+)
 from hierro.accuracy.measurements import Measurement, unique
 from hierro.accuracy.simpredict import SimPredictor
 from hierro.accuracy.validate import RowPrediction, ValidationResult, validate
-from hierro.perf import Calibration, framework_family
+from hierro.perf import Calibration, FrontEnd, framework_family
+from hierro.perf.efficiency import DISAGGREGATED
 
 __all__ = ["REQUEST_OVERHEAD_MAX_S", "SOURCE", "crossval_sim_report", "fit_sim_calibration"]
 
 REQUEST_OVERHEAD_MAX_S = 0.25
+STAGE1_FAMILIES = ("throughput", "tpot", "ttft")
+"""Metric families the kernel stage fits on (see the module docstring)."""
+MIN_OVERHEAD_ROWS = 10
+"""Rows a serving stack needs for an overhead of its own; fewer fall back to its framework family."""
 SOURCE = "hierro two-stage fit on published measurements (hierro.accuracy.simfit)"
 
 
-def _overheads(rows: Sequence[Measurement], calib: Calibration) -> dict[str, float]:
+@dataclass(frozen=True)
+class _Gap:
+    simulated: float
+    """Simulated TTFT with no front end, ms."""
+    measured: float
+    inflight: float
+    """Requests in flight per instance (the closed loop's N; Little's law for open-loop rows)."""
+    prompt: float
+    """Mean prompt tokens."""
+
+
+def _fit_front_end(gaps: Sequence[_Gap]) -> FrontEnd:
+    """The :class:`~hierro.perf.FrontEnd` minimising the soft-L1 log error of
+    simulated + delay(N, L) against measured TTFT, each term within its bound."""
+    sim = np.array([g.simulated for g in gaps])
+    meas = np.array([g.measured for g in gaps])
+    n = np.array([g.inflight for g in gaps])
+    lk = np.array([g.prompt for g in gaps]) / 1e3
+
+    # x: fixed ms, ms per request in flight, ms per 1,000 prompt tokens
+    def resid(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(np.log(np.maximum(sim + x[0] + x[1] * n + x[2] * lk, 1e-3) / meas), dtype=np.float64)
+
+    hi = np.array([REQUEST_OVERHEAD_MAX_S * 1e3, PER_INFLIGHT_MAX_S * 1e3, PER_PROMPT_TOKEN_MAX_S * 1e6])
+    x0 = np.clip(np.array([statistics.median(meas - sim), 0.0, 0.0]), 1e-6, hi - 1e-6)
+    res = least_squares(resid, x0, bounds=(np.zeros(3), hi), loss="soft_l1", f_scale=SOFT_L1_SCALE)
+    return FrontEnd(float(res.x[0]) / 1e3, float(res.x[1]) / 1e3, float(res.x[2]) / 1e6)
+
+
+def _front_ends(rows: Sequence[Measurement], calib: Calibration) -> dict[str, FrontEnd]:
+    """Front end per key (fixed s, s per request in flight), fitted on measured TTFT against the
+    simulation with no front end: the serving stack (``triton-trtllm``, ``dynamo-sglang``) and
+    its disaggregated deployments (``dynamo-sglang/disaggregated``) where they have
+    :data:`MIN_OVERHEAD_ROWS` rows, the framework family over its aggregated rows, and ``"*"``
+    over every aggregated row."""
     sp = SimPredictor(calib=calib, request_overhead_s=0.0)
-    gaps: dict[str, list[float]] = defaultdict(list)
+    gaps: dict[str, list[_Gap]] = defaultdict(list)
+    fallback: dict[str, list[_Gap]] = defaultdict(list)
     for row in rows:
-        if row.load_kind not in ("concurrency", "server_qps") or row.mode != "aggregated":
-            continue  # the front end's overhead, not a KV transfer's: aggregated serving rows
+        if row.load_kind not in ("concurrency", "server_qps"):
+            continue
         if row.load_kind == "concurrency" and not row.length_dist:
             continue
         meas = row.ttft_mean_ms if row.ttft_mean_ms is not None else row.ttft_p50_ms
@@ -47,28 +101,50 @@ def _overheads(rows: Sequence[Measurement], calib: Calibration) -> dict[str, flo
         pred = sp.predict(row)
         if not isinstance(pred, RowPrediction):
             continue
-        key = "ttft_mean_ms" if row.ttft_mean_ms is not None else "ttft_p50_ms"
-        band = pred.values.get(key)
+        band = pred.values.get("ttft_mean_ms" if row.ttft_mean_ms is not None else "ttft_p50_ms")
         if band is None:
             continue
-        gaps[framework_family(row.framework)].append((meas - band.value) / 1e3)
-    out = {fam: min(max(statistics.median(g), 0.0), REQUEST_OVERHEAD_MAX_S) for fam, g in gaps.items()}
-    every = [x for g in gaps.values() for x in g]
-    out["*"] = min(max(statistics.median(every), 0.0), REQUEST_OVERHEAD_MAX_S) if every else 0.0
-    return out
+        gap = _Gap(band.value, meas, _inflight(row, pred), row.isl_mean or 0.0)
+        if row.mode == "aggregated":
+            gaps[row.framework].append(gap)
+            fallback[framework_family(row.framework)].append(gap)
+            fallback["*"].append(gap)
+        else:
+            gaps[f"{row.framework}/{DISAGGREGATED}"].append(gap)
+    fitted = {k: _fit_front_end(g) for k, g in fallback.items()}
+    fitted.update({k: _fit_front_end(g) for k, g in gaps.items() if len(g) >= MIN_OVERHEAD_ROWS})
+    fitted.setdefault("*", FrontEnd(0.0))
+    return dict(sorted(fitted.items()))
+
+
+def _inflight(row: Measurement, pred: RowPrediction) -> float:
+    """Requests in flight per instance that takes requests: the concurrency per replica (per
+    decode worker when disaggregated), or for an open-loop row req/s x E2E (Little's law) on the
+    simulated values."""
+    if row.load_kind == "concurrency":
+        per = row.decode_workers if row.mode != "aggregated" else row.replicas
+        return (row.load_value or 1.0) / max(1, per or 1)
+    rate, e2e = pred.values.get("req_s"), pred.values.get("e2e_p50_ms")
+    if rate is None or e2e is None:
+        return 0.0
+    return rate.value / max(1, row.replicas or 1) * e2e.value / 1e3
 
 
 def fit_sim_calibration(rows: Sequence[Measurement], *, base: Calibration | None = None) -> Calibration:
     """Two-stage fit (see the module docstring) on ``rows``."""
     todo = unique(rows)
     prep = prepare(todo)
-    stage1 = fit_prepared(prep, prep.ok_indices(), base=base, families=("throughput", "tpot"))
+    stage1 = fit_prepared(prep, prep.ok_indices(), base=base, families=STAGE1_FAMILIES)
     c = stage1.calibration
-    over = _overheads(todo, c)
+    fe = _front_ends(todo, c)
     fitted_on = (f"{len(prep.ok_indices())} rows of {len({r.group_key for r in todo})} source x hardware x "
-                 f"model groups, {_dt.date.today().isoformat()} (kernels: throughput and TPOT, analytic; "
-                 f"per-request overhead: simulated TTFT)")
-    return Calibration(SOURCE, c.as_of, c.entries, over, fitted_on, {})
+                 f"model groups, {_dt.date.today().isoformat()} (kernels: throughput, TPOT and TTFT, analytic; "
+                 f"front end: simulated TTFT)")
+    return Calibration(
+        SOURCE, c.as_of, c.entries, {k: f.fixed_s for k, f in fe.items()}, fitted_on, {},
+        ttft_per_inflight={k: f.per_inflight_s for k, f in fe.items() if f.per_inflight_s > 0.0},
+        ttft_per_prompt_token={k: f.per_prompt_token_s for k, f in fe.items() if f.per_prompt_token_s > 0.0},
+    )
 
 
 def crossval_sim_report(
@@ -98,4 +174,4 @@ def crossval_sim_report(
 
     error = {"crossval": {"k": k, "group": "source_kind x hardware x model", **stats(cv)},
              "in_sample": stats(insample)}
-    return cv, Calibration(full.source, full.as_of, full.entries, full.ttft_overhead, full.fitted_on, error)
+    return cv, replace(full, error=error)

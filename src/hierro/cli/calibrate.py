@@ -42,8 +42,11 @@ def calibrate_cmd(
         if e.note.startswith("fitted"):
             value = e.compute if e.compute is not None else e.memory if e.memory is not None else e.latency_s
             t.add_row(e.note.removeprefix("fitted: "), f"{value:.4g}")
-    for fam, v in sorted(calib.ttft_overhead.items()):
-        t.add_row(f"{fam}.request_overhead_s", f"{v:.4g}")
+    for key in sorted(calib.ttft_overhead):
+        fe = calib.front_end(key.removesuffix("/disaggregated"), disaggregated=key.endswith("/disaggregated"))
+        t.add_row(f"{key} front end: fixed s", f"{fe.fixed_s:.4g}")
+        t.add_row(f"{key} front end: s per request in flight", f"{fe.per_inflight_s:.4g}")
+        t.add_row(f"{key} front end: s per prompt token", f"{fe.per_prompt_token_s:.4g}")
     out.print(t)
     out.print("check it on held-out rows with `hierro validate FILE --calibration " + str(output) + "`")
     out.print(f"wrote {output}")

@@ -4,6 +4,7 @@ steady-state estimate of an instance's latency and throughput."""
 from hierro.perf.efficiency import (
     Calibration,
     EfficiencyEntry,
+    FrontEnd,
     default_calibration,
     dump_calibration,
     framework_family,
@@ -28,6 +29,7 @@ __all__ = [
     "EfficiencyEntry",
     "Estimate",
     "EstimateArrays",
+    "FrontEnd",
     "Op",
     "OpCost",
     "StepCost",

@@ -31,6 +31,7 @@ __all__ = [
     "OP_CLASSES",
     "Calibration",
     "EfficiencyEntry",
+    "FrontEnd",
     "default_calibration",
     "dump_calibration",
     "framework_family",
@@ -96,6 +97,43 @@ class EfficiencyEntry(BaseModel):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class FrontEnd:
+    """Time a request spends outside the engine's steps before its first token: HTTP,
+    tokenisation, handing the prompt to the scheduler, detokenising and streaming.
+
+        delay(N, L) = fixed_s + per_inflight_s · N + per_prompt_token_s · L
+
+    with N the requests in flight on the instance (its own included) and L its prompt tokens.
+    The per-token part is the prompt's own path through the front end (tokenising it, copying
+    its ids between processes) and, for a disaggregated stack, the KV hand-off's cost beyond its
+    bandwidth time (per-block transfer setup grows with the prompt). The per-request part is the
+    front end's work that grows with the streams it serves: one event loop tokenises new prompts
+    and detokenises and streams every running request's tokens (vLLM's API server, SGLang's
+    tokenizer manager, trtllm-serve), so a new prompt waits behind the other streams. The three
+    numbers are fitted per serving stack on measured time to first token against the simulated
+    engine (:mod:`hierro.accuracy.simfit`), never per row or model.
+
+    Limitation: the per-request term is an empirical stand-in for how measured TTFT grows with
+    load beyond the simulated engine queue, and part of that growth is a tail, not a shift. In
+    the InferenceMAX rows that report both, mean/median TTFT is 2-6 at hundreds of users against
+    1.1-1.4 simulated (a benchmark's first wave waits far longer than the simulator says), so a
+    delay added to every request fits mean TTFT but over-predicts the median at high load.
+    """
+
+    fixed_s: float
+    per_inflight_s: float = 0.0
+    per_prompt_token_s: float = 0.0
+
+    def delay(self, inflight: Any, prompt_tokens: Any = 0.0) -> Any:
+        """Seconds (scalars or numpy arrays alike)."""
+        return self.fixed_s + self.per_inflight_s * inflight + self.per_prompt_token_s * prompt_tokens
+
+
+DISAGGREGATED = "disaggregated"
+"""Suffix of a per-request overhead key that applies to a stack's disaggregated deployments."""
+
+
 class CalibrationFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -107,7 +145,14 @@ class CalibrationFile(BaseModel):
     entries: tuple[EfficiencyEntry, ...]
     ttft_overhead_s: dict[str, float] = Field(default_factory=dict)
     """Per-request time outside the engine steps before the first token (HTTP, tokenisation,
-    scheduling), by framework family; ``"*"`` is the default."""
+    scheduling), by serving stack (``triton-trtllm``), by framework family (``trtllm``), and for a
+    disaggregated deployment by ``<stack>/disaggregated`` (the router and the KV hand-off beyond
+    its bandwidth time); ``"*"`` is the default. See :meth:`Calibration.front_end`."""
+    ttft_per_inflight_s: dict[str, float] = Field(default_factory=dict)
+    """Time before the first token per request in flight on the instance, by the same keys as
+    ``ttft_overhead_s`` (a key's missing value is 0)."""
+    ttft_per_prompt_token_s: dict[str, float] = Field(default_factory=dict)
+    """Time before the first token per prompt token, by the same keys (missing: 0)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +165,10 @@ class Calibration:
     ttft_overhead: dict[str, float] = field(default_factory=dict)
     fitted_on: str = ""
     error: dict[str, Any] = field(default_factory=dict)
+    ttft_per_inflight: dict[str, float] = field(default_factory=dict)
+    """Seconds before the first token per request in flight, by the keys of ``ttft_overhead``."""
+    ttft_per_prompt_token: dict[str, float] = field(default_factory=dict)
+    """Seconds before the first token per prompt token, by the keys of ``ttft_overhead``."""
     _memo: dict[tuple[str, ...], float] = field(default_factory=dict, compare=False, repr=False)
     """Lookups already answered (sweeps ask the same few keys millions of times)."""
 
@@ -162,9 +211,21 @@ class Calibration:
         except CatalogError:
             return default
 
-    def request_overhead(self, framework: str) -> float:
-        fam = framework_family(framework)
-        return self.ttft_overhead.get(fam, self.ttft_overhead.get("*", 0.0))
+    def front_end(self, framework: str, *, disaggregated: bool = False) -> FrontEnd:
+        """The serving front end of a stack: the most specific key the table has, in the order
+        ``<stack>/disaggregated`` (disaggregated only), ``<stack>``, its framework family,
+        ``"*"``; no overhead when none."""
+        keys = [f"{framework}/{DISAGGREGATED}"] if disaggregated else []
+        keys += [framework, framework_family(framework), "*"]
+        for k in keys:
+            if k in self.ttft_overhead:
+                return FrontEnd(self.ttft_overhead[k], self.ttft_per_inflight.get(k, 0.0),
+                                self.ttft_per_prompt_token.get(k, 0.0))
+        return FrontEnd(0.0, 0.0)
+
+    def request_overhead(self, framework: str, *, disaggregated: bool = False) -> float:
+        """The front end's fixed time per request (:meth:`front_end`)."""
+        return self.front_end(framework, disaggregated=disaggregated).fixed_s
 
     def band(self, predictor: str, metric: str) -> tuple[float, float]:
         """Error band of a prediction as factors (lo, hi): the 10th and 90th percentiles of
@@ -191,6 +252,8 @@ def _from_raw(raw: Any, where: str) -> Calibration:
         ttft_overhead=dict(f.ttft_overhead_s),
         fitted_on=f.fitted_on,
         error=dict(f.error),
+        ttft_per_inflight=dict(f.ttft_per_inflight_s),
+        ttft_per_prompt_token=dict(f.ttft_per_prompt_token_s),
     )
 
 
@@ -213,6 +276,10 @@ def dump_calibration(calib: Calibration, *, header: str = "") -> str:
         "entries": [e.model_dump(exclude_defaults=True) for e in calib.entries],
         "ttft_overhead_s": dict(calib.ttft_overhead),
     }
+    if calib.ttft_per_inflight:
+        doc["ttft_per_inflight_s"] = dict(calib.ttft_per_inflight)
+    if calib.ttft_per_prompt_token:
+        doc["ttft_per_prompt_token_s"] = dict(calib.ttft_per_prompt_token)
     head = "".join(f"# {line}\n" for line in header.splitlines())
     return head + yaml.safe_dump(doc, sort_keys=False, width=100)
 

@@ -211,7 +211,8 @@ def estimate_arrays(
     b_max, gen, budget_cap = batch_caps(isl_a, osl_a, n_a, cap_a, C, eng)
     Li, G, Cc = isl_a[:, None], gen[:, None], C[:, None]
     ctx = Li + G / 2.0
-    overhead = sm.calib.request_overhead(sm.framework)
+    # the front end's time per request grows with the requests in flight (FrontEnd)
+    overhead = sm.calib.front_end(sm.framework).delay(n_a, isl_a)
 
     def balance(B: F) -> tuple[F, F, F, F]:
         """f(B) = waiting time by Little's law - time to first token in service; and t, X, TTFT."""
@@ -230,7 +231,7 @@ def estimate_arrays(
         t_chunk = _iteration_time(
             sm, B, np.maximum(chunk, p), np.maximum(p / Li, 1.0), before, full_ctx
         )
-        service = 0.5 * t + chunks * t_chunk + overhead
+        service = 0.5 * t + chunks * t_chunk + overhead[:, None]
         waiting = (n_a[:, None] - B) / X  # Little's law on the requests not decoding
         return waiting - service, t, X, service
 

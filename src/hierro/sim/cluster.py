@@ -4,8 +4,9 @@ decode on the same replicas) and :func:`simulate_disagg` (a prefill pool and a d
 Routers (a plain function of the replicas' state, chosen by name):
 
 - ``round_robin``: request i goes to replica i mod R;
-- ``least_outstanding``: to the replica with the fewest requests waiting or running (lowest
-  index on ties), as a least-connections load balancer does;
+- ``least_outstanding``: to the replica with the fewest requests waiting or running, ties taken
+  in turn, as a least-connections load balancer does (nginx ``least_conn``: "if there are
+  several such servers, they are tried in turn");
 - ``prefix_aware``: SGLang's cache-aware router (sgl-router, ``cache_aware`` policy): while the
   load is balanced (max - min outstanding <= 32 or max <= 1.0001·min), send a request to the
   replica whose prefix cache holds the longest run of its leading prefix blocks if that covers
@@ -45,7 +46,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hierro.perf import StepModel
+from hierro.perf import FrontEnd, StepModel, default_max_seqs
 from hierro.sim.engine import ARRIVAL, Engine, SimError
 from hierro.sim.kvcache import KvPool
 from hierro.sim.metrics import RECORD_DTYPE, LogHist, SeriesBuilder, SimResult, Slo, summarize
@@ -183,10 +184,18 @@ class _Pool:
 class _Run:
     """State of one simulation: engine, pools, workload cursor and records."""
 
-    def __init__(self, wl: Workload, engine: Engine, prefix: bool, overhead: float,
-                 progress: Progress | None, duration_s: float | None) -> None:
+    def __init__(self, wl: Workload, engine: Engine, prefix: bool, front_end: FrontEnd,
+                 progress: Progress | None, duration_s: float | None, instances: int = 1) -> None:
         self.wl = wl
-        self.overhead = overhead
+        self.overhead = front_end.fixed_s
+        self.per_token = front_end.per_prompt_token_s
+        self.per_inflight = front_end.per_inflight_s / max(1, instances)
+        """Front-end delay per request in flight in the whole run (the stack's per-instance
+        figure spread over the instances that share the load)."""
+        self._variable = self.per_inflight > 0.0 or self.per_token > 0.0
+        """Whether the front end's delay varies by request (then each gets its own event)."""
+        self._lag = 0.0 if self._variable else self.overhead
+        """Open loop: from a request's arrival to its event (see :meth:`on_arrival`)."""
         self.engine = engine
         self.prefix = prefix
         self.front: _Pool | None = None
@@ -218,6 +227,9 @@ class _Run:
         job = Job(i, now, self._p[i], self._o[i], hashes)
         if deliver_at is not None:
             self.deliver(deliver_at, job)
+        elif self._variable:
+            at = now + self.overhead + self.per_inflight * (self.next - len(self.rows)) + self.per_token * job.prompt
+            self.engine.schedule(at, ARRIVAL, self.deliver, job)
         elif self.overhead > 0.0:
             self.engine.schedule(now + self.overhead, ARRIVAL, self.deliver, job)
         else:
@@ -235,12 +247,16 @@ class _Run:
 
     def on_arrival(self, now: float, _: object) -> None:
         """Open loop: the event fires when request ``next`` reaches the replicas (its arrival
-        plus the constant front-end overhead, so deliveries keep the arrival order)."""
+        plus the constant front-end overhead, so deliveries keep the arrival order), or, with a
+        load-dependent front end, when it is sent (:meth:`issue` then schedules its delivery)."""
         a = self._a
-        self.issue(a[self.next], now)
+        if self._variable:
+            self.issue(now)
+        else:
+            self.issue(a[self.next], now)
         i = self.next
         if i < len(a) and a[i] < self.duration:
-            self.engine.push(a[i] + self.overhead, ARRIVAL, self._on_arrival)
+            self.engine.push(a[i] + self._lag, ARRIVAL, self._on_arrival)
 
     def _start_user(self, now: float, _: object) -> None:
         """A closed-loop user joins (a start-up ramp): its first request."""
@@ -288,7 +304,7 @@ class _Run:
                     self.issue(0.0)
         else:
             assert wl.arrival_s is not None
-            self.engine.schedule(float(wl.arrival_s[0]) + self.overhead, ARRIVAL, self.on_arrival)
+            self.engine.schedule(float(wl.arrival_s[0]) + self._lag, ARRIVAL, self.on_arrival)
 
     def finish(self, reps: list[Replica], blocks: int, warmup: int, slo: Slo | None,
                itl: LogHist, series: SeriesBuilder, mode: str) -> SimResult:
@@ -346,12 +362,13 @@ def _blocks(sm: StepModel, workload: Workload, kv_blocks: int | None, mem_fracti
     return blocks
 
 
-def _overhead(sm: StepModel, request_overhead_s: float | None) -> float:
+def _front_end(sm: StepModel, request_overhead_s: float | None, *, disaggregated: bool = False) -> FrontEnd:
+    """The calibration's front end for the stack, or a constant ``request_overhead_s``."""
     if request_overhead_s is None:
-        request_overhead_s = sm.calib.request_overhead(sm.framework)
+        return sm.calib.front_end(sm.framework, disaggregated=disaggregated)
     if not request_overhead_s >= 0.0:
         raise SimError(f"request overhead must be >= 0 s, got {request_overhead_s}")
-    return request_overhead_s
+    return FrontEnd(request_overhead_s)
 
 
 def simulate(
@@ -361,7 +378,7 @@ def simulate(
     replicas: int = 1,
     router: str = "round_robin",
     max_num_batched_tokens: int = 8192,
-    max_num_seqs: int = 1024,
+    max_num_seqs: int | None = None,
     mem_fraction: float = 0.9,
     kv_blocks: int | None = None,
     prefix_caching: bool | None = None,
@@ -383,8 +400,10 @@ def simulate(
     whether the workload carries prefix hashes; ``warmup`` requests (the first by id) are left
     out of the statistics; ``request_overhead_s`` is the serving front end's time per request
     (tokenisation, HTTP, detokenisation) before it reaches a replica's queue, by default the
-    calibration's TTFT overhead of the framework; ``step_by_step`` turns off the closed-form
-    decode advance (a check); ``spec`` turns on speculative decoding; ``duration_s`` stops
+    calibration's front end of the framework (:class:`~hierro.perf.FrontEnd`: a fixed time plus
+    a time per request in flight on the instance, served in order); ``max_num_seqs`` defaults to
+    :func:`~hierro.perf.default_max_seqs` of the plan and token budget; ``step_by_step`` turns
+    off the closed-form decode advance (a check); ``spec`` turns on speculative decoding; ``duration_s`` stops
     sending requests at that simulated time (those in flight finish); ``progress(done, total)``
     reports finished requests; ``preemption`` is ``recompute`` or ``swap`` (to
     ``swap_space_bytes`` of host memory per device over a host link of ``host_bw_Bps`` per
@@ -396,6 +415,8 @@ def simulate(
         raise SimError(f"unknown router {router!r}; known: {', '.join(ROUTERS)}")
     _ = np.random.default_rng(seed)
     sm = step_model
+    if max_num_seqs is None:
+        max_num_seqs = default_max_seqs(sm.plan, max_num_batched_tokens)
     blocks = _blocks(sm, workload, kv_blocks, mem_fraction, max_num_batched_tokens, max_num_seqs,
                      workload.max_context)
     prefix = workload.hash_ids is not None if prefix_caching is None else prefix_caching
@@ -404,7 +425,8 @@ def simulate(
     swap = _swap(sm, preemption, swap_space_bytes, host_bw_Bps)
     st, dt = _step_models(sm, max_num_batched_tokens, max_num_seqs, spec)
     engine = Engine()
-    run = _Run(workload, engine, prefix, _overhead(sm, request_overhead_s), progress, duration_s)
+    run = _Run(workload, engine, prefix, _front_end(sm, request_overhead_s), progress, duration_s,
+               instances=replicas)
     itl, series = LogHist(), SeriesBuilder()
     per_step = spec.per_step() if spec is not None else 1.0
     reps = [
@@ -434,7 +456,7 @@ def simulate_disagg(
     router: str = "least_outstanding",
     decode_router: str = "least_outstanding",
     max_num_batched_tokens: int = 8192,
-    max_num_seqs: int = 1024,
+    max_num_seqs: int | None = None,
     prefill_max_num_seqs: int = 128,
     mem_fraction: float = 0.9,
     prefill_kv_blocks: int | None = None,
@@ -468,6 +490,8 @@ def simulate_disagg(
     if transfer_latency_s < 0.0 or (transfer_bw_Bps is not None and not transfer_bw_Bps > 0.0):
         raise SimError(f"KV transfer needs bandwidth > 0 and latency >= 0, got {transfer_bw_Bps}, "
                        f"{transfer_latency_s}")
+    if max_num_seqs is None:
+        max_num_seqs = default_max_seqs(decode_sm.plan, max_num_batched_tokens)
     p_seqs = min(prefill_max_num_seqs, max_num_seqs)
     pblocks = _blocks(prefill_sm, workload, prefill_kv_blocks, mem_fraction, max_num_batched_tokens,
                       p_seqs, int(np.max(workload.prompt_tokens)))
@@ -491,7 +515,8 @@ def simulate_disagg(
     xfer = {int(n): kv_bytes_per_seq(prefill_sm.model, prefill_sm.plan, float(n)) / bw + transfer_latency_s
             for n in lengths.tolist()}
     engine = Engine()
-    run = _Run(workload, engine, prefix, _overhead(prefill_sm, request_overhead_s), progress, duration_s)
+    run = _Run(workload, engine, prefix, _front_end(prefill_sm, request_overhead_s, disaggregated=True),
+               progress, duration_s, instances=decode_replicas)
     run.transfer = lambda job: xfer[job.prompt]
     itl, series = LogHist(), SeriesBuilder()
     per_step = spec.per_step() if spec is not None else 1.0
@@ -529,8 +554,8 @@ def _counters(name: str, pool: _Pool) -> tuple[Callable[[Job], int], Callable[[i
     """``take`` (route a request and count it) and ``done`` (count one off) for ``pool.out``.
 
     Least outstanding keeps, besides ``out``, the replicas of each outstanding count as a bit set
-    and the lowest count: its pick, the lowest index among the least loaded, is the lowest set
-    bit of that set (what ``out.index(min(out))`` finds, without scanning the fleet)."""
+    and the lowest count: its pick among the least loaded is the first set bit at or after the
+    replica after the last pick, wrapping around (ties in turn, without scanning the fleet)."""
     out = pool.out
     if name != "least_outstanding":
         route = pool.route
@@ -549,12 +574,17 @@ def _counters(name: str, pool: _Pool) -> tuple[Callable[[Job], int], Callable[[i
     """by[c]: bit set of the replicas with c requests outstanding."""
     lo = 0
     """The lowest outstanding count (by[lo] is never empty)."""
+    after = 0
+    """Ties go to the first least-loaded replica from this index on."""
+    n = len(out)
 
     def take(job: Job) -> int:
-        nonlocal lo
+        nonlocal lo, after
         m = by[lo]
-        bit = m & -m
+        ahead = (m >> after) << after
+        bit = (ahead or m) & -(ahead or m)
         i = bit.bit_length() - 1
+        after = i + 1 if i + 1 < n else 0
         c = lo + 1
         out[i] = c
         m ^= bit
