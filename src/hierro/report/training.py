@@ -91,7 +91,7 @@ def training_tables(p: TrainingPlan) -> Group:
         ("global batch", f"{p.global_batch_seqs:,} seqs x {p.seq_len} ({st.micro_batches} micro-batches)"),
         ("model FLOPs (6ND)", f"{p.model_flops:.3g} ({p.flops_6nd:.3g})"),
         ("compute-optimal at 6ND", f"{chin.params / GIGA:,.0f}B params on {chin.tokens / TERA:,.1f}T tokens "
-         f"(Chinchilla, 20 tokens per active param); this run {p.tokens_per_param:,.0f}"),
+         f"(Chinchilla, 20 tokens per active param); this run: {p.tokens_per_param:,.0f} per param"),
         ("step time", f"{st.step_s:,.2f} s"),
         ("MFU", f"{p.mfu:.1%} of the bf16 peak (compute efficiency {p.compute_efficiency:.3f})"),
         ("memory per GPU", f"{m.total_bytes / GB:,.1f} of {m.capacity_bytes / GB:,.1f} GB usable"),
