@@ -48,6 +48,8 @@ REQUEST_OVERHEAD_MAX_S = 0.25
 STAGE1_FAMILIES = ("throughput", "tpot", "ttft")
 """Metric families the kernel stage fits on (see the module docstring)."""
 MIN_OVERHEAD_ROWS = 10
+MIN_FALLBACK_ROWS = 3
+"""Rows a fallback key (framework family, ``*``) needs: fewer cannot pin three numbers."""
 """Rows a serving stack needs for an overhead of its own; fewer fall back to its framework family."""
 SOURCE = "hierro two-stage fit on published measurements (hierro.accuracy.simfit)"
 
@@ -82,11 +84,11 @@ def _fit_front_end(gaps: Sequence[_Gap]) -> FrontEnd:
 
 
 def _front_ends(rows: Sequence[Measurement], calib: Calibration) -> dict[str, FrontEnd]:
-    """Front end per key (fixed s, s per request in flight), fitted on measured TTFT against the
-    simulation with no front end: the serving stack (``triton-trtllm``, ``dynamo-sglang``) and
-    its disaggregated deployments (``dynamo-sglang/disaggregated``) where they have
-    :data:`MIN_OVERHEAD_ROWS` rows, the framework family over its aggregated rows, and ``"*"``
-    over every aggregated row."""
+    """Front end per key, fitted on measured TTFT against the simulation with no front end: the
+    serving stack (``triton-trtllm``, ``dynamo-sglang``) and its disaggregated deployments
+    (``dynamo-sglang/disaggregated``) where they have :data:`MIN_OVERHEAD_ROWS` rows; the
+    framework family and ``"*"``, over aggregated rows and (``<family>/disaggregated``,
+    ``*/disaggregated``) over disaggregated ones, where they have :data:`MIN_FALLBACK_ROWS`."""
     sp = SimPredictor(calib=calib, request_overhead_s=0.0)
     gaps: dict[str, list[_Gap]] = defaultdict(list)
     fallback: dict[str, list[_Gap]] = defaultdict(list)
@@ -111,7 +113,9 @@ def _front_ends(rows: Sequence[Measurement], calib: Calibration) -> dict[str, Fr
             fallback["*"].append(gap)
         else:
             gaps[f"{row.framework}/{DISAGGREGATED}"].append(gap)
-    fitted = {k: _fit_front_end(g) for k, g in fallback.items()}
+            fallback[f"{framework_family(row.framework)}/{DISAGGREGATED}"].append(gap)
+            fallback[f"*/{DISAGGREGATED}"].append(gap)
+    fitted = {k: _fit_front_end(g) for k, g in fallback.items() if len(g) >= MIN_FALLBACK_ROWS}
     fitted.update({k: _fit_front_end(g) for k, g in gaps.items() if len(g) >= MIN_OVERHEAD_ROWS})
     fitted.setdefault("*", FrontEnd(0.0))
     return dict(sorted(fitted.items()))

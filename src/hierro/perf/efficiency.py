@@ -213,10 +213,13 @@ class Calibration:
 
     def front_end(self, framework: str, *, disaggregated: bool = False) -> FrontEnd:
         """The serving front end of a stack: the most specific key the table has, in the order
-        ``<stack>/disaggregated`` (disaggregated only), ``<stack>``, its framework family,
-        ``"*"``; no overhead when none."""
-        keys = [f"{framework}/{DISAGGREGATED}"] if disaggregated else []
-        keys += [framework, framework_family(framework), "*"]
+        (disaggregated only) ``<stack>/disaggregated``, ``<family>/disaggregated``,
+        ``*/disaggregated``, then ``<stack>``, its framework family, ``"*"``; no overhead when
+        none. A disaggregated deployment of a stack the table lacks so takes what other stacks'
+        disaggregated deployments cost (the router and the KV hand-off), not an aggregated one's."""
+        fam = framework_family(framework)
+        keys = [f"{framework}/{DISAGGREGATED}", f"{fam}/{DISAGGREGATED}", f"*/{DISAGGREGATED}"] if disaggregated else []
+        keys += [framework, fam, "*"]
         for k in keys:
             if k in self.ttft_overhead:
                 return FrontEnd(self.ttft_overhead[k], self.ttft_per_inflight.get(k, 0.0),
