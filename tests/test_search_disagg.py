@@ -31,7 +31,9 @@ from hierro.sim import Fixed, simulate, simulate_disagg, synthetic
 from hierro.specs import get_accelerator, get_model
 from hierro.specs.memory import kv_bytes_per_seq
 
-SLOS = parse_slos(["ttft_p99=2s", "tpot_p99=25ms"])
+SLOS = parse_slos(["ttft_p99=3s", "tpot_p99=25ms"])
+"""Long prompts, short answers at a TTFT target that leaves room for the KV hand-off: the case
+where a disaggregated fleet is the cheaper one."""
 SPACE = SearchSpace(gpus=("h100-sxm",), weight_dtypes=("fp8",), kv_dtypes=("fp8",), max_devices=8, max_pp=2,
                     concurrency_step=2.0, max_batched_tokens=(8192, 16384))
 BASE = SearchRequest("llama-3.1-70b", 8192, 128, Demand(4.0), SLOS, space=SPACE, sim_top=5, sim_requests=1000,
@@ -68,7 +70,7 @@ def test_disaggregated_winner_meets_slos_on_its_own(both: tuple[SearchResult, Se
     wl = synthetic(1500, Fixed(8192), Fixed(128), np.random.default_rng(1), rate=4.0)
     res = simulate_disagg(psm, dsm, wl, d.prefill_replicas, d.decode_replicas,
                           max_num_batched_tokens=d.prefill.max_batched_tokens, warmup=150)
-    assert res.ttft.p99 <= 2.0
+    assert res.ttft.p99 <= 3.0
     assert res.tpot.p99 <= 0.025
 
 
@@ -103,9 +105,7 @@ def test_disagg_screen_pairs_pools_and_ratios() -> None:
 
 
 def test_disagg_respects_gpu_budget(both: tuple[SearchResult, SearchResult]) -> None:
-    # a looser TTFT target than BASE's: at 12 GPUs the 2 s one leaves no fleet to rank
-    loose = parse_slos(["ttft_p99=3s", "tpot_p99=25ms"])
-    res = search(replace(BASE, slos=loose, disagg=True, budget=Budget(max_gpus=12)))
+    res = search(replace(BASE, disagg=True, budget=Budget(max_gpus=12)))
     assert all(r.gpus <= 12 for r in res.recommendations)
     assert all(c.gpus <= 12 for c in res.disagg)
 
@@ -181,7 +181,7 @@ def test_winner_meets_slos_on_an_independent_draw(mixed: tuple[SearchResult, Sea
         assert kv_p / d.transfer_bw_Bps == pytest.approx(xfer)
         res = simulate_disagg(psm, dsm, wl, d.prefill_replicas, d.decode_replicas, transfer_bw_Bps=kv_p / xfer,
                               max_num_batched_tokens=d.prefill.max_batched_tokens, warmup=150)
-    assert res.ttft.p99 <= 2.0
+    assert res.ttft.p99 <= 3.0
     assert res.tpot.p99 <= 0.025
 
 

@@ -8,8 +8,10 @@
    kernels were left to whatever decode-bound rows implied, and the simulated engine's TTFT came
    out about half the measured one (in-sample, a constant front end then absorbed the rest).
 2. **Front end** (simulated): with those efficiencies, every training row's benchmark is
-   simulated with no front end; the time to first token then lacks only what happens outside
-   the engine's steps. The :class:`~hierro.perf.FrontEnd` (a fixed time, a time per request in
+   predicted with no front end, as :class:`~hierro.accuracy.simpredict.SimPredictor` predicts
+   it (simulated, or by the analytic estimate for closed-loop rows whose length distribution is
+   not stated); the time to first token then lacks only what happens outside the engine's
+   steps. The :class:`~hierro.perf.FrontEnd` (a fixed time, a time per request in
    flight, a time per prompt token) is fitted per serving stack by robust least squares in log
    space on those gaps: per stack (``triton-trtllm`` apart from ``trtllm-serve``), per stack's
    disaggregated deployments, per framework family and overall (see :func:`_front_ends`).
@@ -89,13 +91,14 @@ def _front_ends(rows: Sequence[Measurement], calib: Calibration) -> dict[str, Fr
     (``dynamo-sglang/disaggregated``) where they have :data:`MIN_OVERHEAD_ROWS` rows; the
     framework family and ``"*"``, over aggregated rows and (``<family>/disaggregated``,
     ``*/disaggregated``) over disaggregated ones, where they have :data:`MIN_FALLBACK_ROWS`."""
-    sp = SimPredictor(calib=calib, request_overhead_s=0.0)
+    # no front end anywhere: the simulated rows and the closed-loop rows without a stated length
+    # distribution, which the predictor prices with the analytic estimate
+    bare = replace(calib, ttft_overhead={}, ttft_per_inflight={}, ttft_per_prompt_token={}, _memo={})
+    sp = SimPredictor(calib=bare, request_overhead_s=0.0)
     gaps: dict[str, list[_Gap]] = defaultdict(list)
     fallback: dict[str, list[_Gap]] = defaultdict(list)
     for row in rows:
         if row.load_kind not in ("concurrency", "server_qps"):
-            continue
-        if row.load_kind == "concurrency" and not row.length_dist:
             continue
         meas = row.ttft_mean_ms if row.ttft_mean_ms is not None else row.ttft_p50_ms
         if meas is None:
