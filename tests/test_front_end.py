@@ -45,7 +45,7 @@ def test_most_specific_key_wins() -> None:
     assert c.front_end("dynamo-trtllm") == FrontEnd(0.2, 4e-3)  # its family
     assert c.front_end("dynamo-trtllm", disaggregated=True) == FrontEnd(0.3)
     assert c.front_end("vllm") == FrontEnd(0.1)
-    assert c.request_overhead("dynamo-trtllm", disaggregated=True) == 0.3
+    assert c.front_end("dynamo-trtllm", disaggregated=True).fixed_s == 0.3
     # a disaggregated stack the table lacks takes the other disaggregated stacks' front end
     d = dataclasses.replace(c, ttft_overhead={**c.ttft_overhead, "*/disaggregated": 0.25}, _memo={})
     assert d.front_end("dynamo-vllm", disaggregated=True) == FrontEnd(0.25)

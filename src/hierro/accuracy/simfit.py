@@ -35,6 +35,7 @@ from hierro.accuracy.fast import prepare
 from hierro.accuracy.fit import (
     PER_INFLIGHT_MAX_S,
     PER_PROMPT_TOKEN_MAX_S,
+    REQUEST_OVERHEAD_MAX_S,
     SOFT_L1_SCALE,
     fit_prepared,
 )
@@ -46,7 +47,6 @@ from hierro.perf.efficiency import DISAGGREGATED
 
 __all__ = ["REQUEST_OVERHEAD_MAX_S", "SOURCE", "crossval_sim_report", "fit_sim_calibration"]
 
-REQUEST_OVERHEAD_MAX_S = 0.25
 STAGE1_FAMILIES = ("throughput", "tpot", "ttft")
 """Metric families the kernel stage fits on (see the module docstring)."""
 MIN_OVERHEAD_ROWS = 10
@@ -94,7 +94,7 @@ def _front_ends(rows: Sequence[Measurement], calib: Calibration) -> dict[str, Fr
     # no front end anywhere: the simulated rows and the closed-loop rows without a stated length
     # distribution, which the predictor prices with the analytic estimate
     bare = replace(calib, ttft_overhead={}, ttft_per_inflight={}, ttft_per_prompt_token={}, _memo={})
-    sp = SimPredictor(calib=bare, request_overhead_s=0.0)
+    sp = SimPredictor(calib=bare)
     gaps: dict[str, list[_Gap]] = defaultdict(list)
     fallback: dict[str, list[_Gap]] = defaultdict(list)
     for row in rows:

@@ -14,6 +14,7 @@ from hierro.cli._shared import out
 from hierro.errors import HierroError
 from hierro.files import write_atomic
 from hierro.perf import dump_calibration
+from hierro.perf.efficiency import DISAGGREGATED
 
 __all__ = ["calibrate_cmd"]
 
@@ -43,7 +44,8 @@ def calibrate_cmd(
             value = e.compute if e.compute is not None else e.memory if e.memory is not None else e.latency_s
             t.add_row(e.note.removeprefix("fitted: "), f"{value:.4g}")
     for key in sorted(calib.ttft_overhead):
-        fe = calib.front_end(key.removesuffix("/disaggregated"), disaggregated=key.endswith("/disaggregated"))
+        disagg = key.endswith(f"/{DISAGGREGATED}")
+        fe = calib.front_end(key.removesuffix(f"/{DISAGGREGATED}"), disaggregated=disagg)
         t.add_row(f"{key} front end: fixed s", f"{fe.fixed_s:.4g}")
         t.add_row(f"{key} front end: s per request in flight", f"{fe.per_inflight_s:.4g}")
         t.add_row(f"{key} front end: s per prompt token", f"{fe.per_prompt_token_s:.4g}")

@@ -226,10 +226,6 @@ class Calibration:
                                 self.ttft_per_prompt_token.get(k, 0.0))
         return FrontEnd(0.0, 0.0)
 
-    def request_overhead(self, framework: str, *, disaggregated: bool = False) -> float:
-        """The front end's fixed time per request (:meth:`front_end`)."""
-        return self.front_end(framework, disaggregated=disaggregated).fixed_s
-
     def band(self, predictor: str, metric: str) -> tuple[float, float]:
         """Error band of a prediction as factors (lo, hi): the 10th and 90th percentiles of
         measured / predicted over the cross-validated points of ``metric`` for ``predictor``

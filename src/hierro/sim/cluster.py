@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -177,7 +177,6 @@ class _Pool:
         self.reps = reps
         self.base = reps[0].index
         self.out: list[int] = [0] * len(reps)
-        self.route = _router(router, self)
         self.take, self.done = _counters(router, self)
 
 
@@ -187,12 +186,11 @@ class _Run:
     def __init__(self, wl: Workload, engine: Engine, prefix: bool, front_end: FrontEnd,
                  progress: Progress | None, duration_s: float | None, instances: int = 1) -> None:
         self.wl = wl
+        self.front_end = replace(front_end, per_inflight_s=front_end.per_inflight_s / max(1, instances))
+        """The front end with its delay per request in flight counted over the whole run (the
+        stack's per-instance figure spread over the instances that share the load)."""
         self.overhead = front_end.fixed_s
-        self.per_token = front_end.per_prompt_token_s
-        self.per_inflight = front_end.per_inflight_s / max(1, instances)
-        """Front-end delay per request in flight in the whole run (the stack's per-instance
-        figure spread over the instances that share the load)."""
-        self._variable = self.per_inflight > 0.0 or self.per_token > 0.0
+        self._variable = front_end.per_inflight_s > 0.0 or front_end.per_prompt_token_s > 0.0
         """Whether the front end's delay varies by request (then each gets its own event)."""
         self._lag = 0.0 if self._variable else self.overhead
         """Open loop: from a request's arrival to its event (see :meth:`on_arrival`)."""
@@ -227,8 +225,8 @@ class _Run:
         job = Job(i, now, self._p[i], self._o[i], hashes)
         if deliver_at is not None:
             self.deliver(deliver_at, job)
-        elif self._variable:
-            at = now + self.overhead + self.per_inflight * (self.next - len(self.rows)) + self.per_token * job.prompt
+        elif self._variable:  # in flight: this request and those not yet finished
+            at = now + self.front_end.delay(self.next - len(self.rows), job.prompt)
             self.engine.schedule(at, ARRIVAL, self.deliver, job)
         elif self.overhead > 0.0:
             self.engine.schedule(now + self.overhead, ARRIVAL, self.deliver, job)
@@ -400,8 +398,8 @@ def simulate(
     whether the workload carries prefix hashes; ``warmup`` requests (the first by id) are left
     out of the statistics; ``request_overhead_s`` is the serving front end's time per request
     (tokenisation, HTTP, detokenisation) before it reaches a replica's queue, by default the
-    calibration's front end of the framework (:class:`~hierro.perf.FrontEnd`: a fixed time plus
-    a time per request in flight on the instance, served in order); ``max_num_seqs`` defaults to
+    calibration's front end of the framework (:class:`~hierro.perf.FrontEnd`: a fixed time, a
+    time per request in flight on the instance and a time per prompt token); ``max_num_seqs`` defaults to
     :func:`~hierro.perf.default_max_seqs` of the plan and token budget; ``step_by_step`` turns
     off the closed-form decode advance (a check); ``spec`` turns on speculative decoding; ``duration_s`` stops
     sending requests at that simulated time (those in flight finish); ``progress(done, total)``
@@ -558,7 +556,7 @@ def _counters(name: str, pool: _Pool) -> tuple[Callable[[Job], int], Callable[[i
     replica after the last pick, wrapping around (ties in turn, without scanning the fleet)."""
     out = pool.out
     if name != "least_outstanding":
-        route = pool.route
+        route = _router(name, pool)
 
         def take_routed(job: Job) -> int:
             i = route(job)
@@ -611,6 +609,8 @@ def _counters(name: str, pool: _Pool) -> tuple[Callable[[Job], int], Callable[[i
 
 
 def _router(name: str, pool: _Pool) -> Callable[[Job], int]:
+    """The routing function of ``round_robin`` or ``prefix_aware`` (least outstanding routes in
+    :func:`_counters`)."""
     reps = pool.reps
     n = len(reps)
     if name == "round_robin":
@@ -624,12 +624,6 @@ def _router(name: str, pool: _Pool) -> Callable[[Job], int]:
         return round_robin
 
     out = pool.out
-
-    def least_outstanding(job: Job) -> int:
-        return out.index(min(out))  # the lowest index on ties, as numpy.argmin
-
-    if name == "least_outstanding":
-        return least_outstanding
 
     def prefix_aware(job: Job) -> int:
         h = job.hashes
