@@ -4,8 +4,9 @@ Grouped k-fold cross-validation (group = source kind x hardware x model; no fold
 a group it was fitted on) of the two predictors:
 
 * **simulated** (what ``hierro validate`` uses): :class:`~hierro.accuracy.simpredict.SimPredictor`
-  with the two-stage fit of :mod:`hierro.accuracy.simfit` (kernel efficiencies on throughput,
-  TPOT and TTFT; the serving front end per stack on simulated TTFT);
+  with the three-stage fit of :mod:`hierro.accuracy.simfit` (kernel efficiencies on throughput,
+  TPOT and TTFT; the serving front end per stack on simulated TTFT; the MTP acceptance rate on
+  the speculative rows);
 * **analytic** (``hierro estimate``'s steady state): :class:`EstimatePredictor` with every
   efficiency fitted on all metrics by :mod:`hierro.accuracy.fit`.
 
@@ -28,6 +29,7 @@ import numpy as np
 
 from hierro.accuracy import ValidationResult, load_measurements
 from hierro.accuracy.fit import crossval_report
+from hierro.accuracy.predictor import is_mtp
 from hierro.accuracy.simfit import crossval_sim_report
 from hierro.perf import Calibration
 from hierro.perf.efficiency import dump_calibration
@@ -64,8 +66,20 @@ def _summary_lines(cv: ValidationResult) -> list[str]:
     return _table("metric", {m: s["all"] for m, s in summary.items()})
 
 
+def _subset_lines(cv: ValidationResult, ids: set[str]) -> list[str]:
+    """Headline metrics of the points whose row id is (and is not) in ``ids``."""
+    lines = ["| metric | rows | n | median APE | p90 APE | bias |", "|---|---|---:|---:|---:|---:|"]
+    for m in HEADLINE:
+        for label, inside in (("speculative (MTP)", True), ("the others", False)):
+            err = np.array([p.predicted / p.measured - 1.0 for p in cv.points_of(m) if (p.id in ids) == inside])
+            if len(err):
+                lines.append(f"| {m} | {label} | {len(err)} | {_pct(float(np.median(np.abs(err))))} | "
+                             f"{_pct(float(np.quantile(np.abs(err), 0.9)))} | {_pct(float(np.median(err)))} |")
+    return lines
+
+
 def markdown(cv: ValidationResult, calib: Calibration, analytic: ValidationResult, k: int,
-             seconds: float) -> str:
+             seconds: float, mtp_ids: set[str] | None = None) -> str:
     summary = {m: s.to_json_dict() for m, s in cv.summary().items()}
     out = [
         "# Accuracy of hierro's predictions",
@@ -87,10 +101,13 @@ def markdown(cv: ValidationResult, calib: Calibration, analytic: ValidationResul
         "Closed-loop rows are simulated as the benchmark that produced them (N users, 10 N "
         "requests started at once, the row's length distribution); server rows as Poisson "
         "arrivals; offline rows and closed-loop rows without a stated length distribution use "
-        "the analytic steady state.",
+        "the analytic steady state. Rows served with multi-token prediction (MTP) are simulated "
+        "with speculative decoding: their recipe's draft tokens per step, accepted at the rate "
+        f"the fit finds on the other folds' MTP rows (all rows: {calib.mtp_acceptance or 0:.2f}).",
         "",
         *_table("metric", {m: s["all"] for m, s in summary.items()}),
         "",
+        *(["### Speculative (MTP) rows and the others", "", *_subset_lines(cv, mtp_ids), ""] if mtp_ids else []),
         "## Analytic predictor (`hierro estimate` steady state), all metrics",
         "",
         *_summary_lines(analytic),
@@ -160,7 +177,8 @@ def main() -> None:
     calib = dataclasses.replace(calib, error={**calib.error, "bands": bands})
     seconds = time.perf_counter() - t0
     out: Path = args.out_dir
-    (out / "ACCURACY.md").write_text(markdown(cv, calib, analytic, args.k, seconds), encoding="utf-8")
+    mtp_ids = {r.id for r in rows if is_mtp(r)}
+    (out / "ACCURACY.md").write_text(markdown(cv, calib, analytic, args.k, seconds, mtp_ids), encoding="utf-8")
     plot(cv, out / "docs" / "accuracy.png")
     fitted = out / "src" / "hierro" / "perf" / "data" / "efficiency_fitted.yaml"
     fitted.parent.mkdir(parents=True, exist_ok=True)

@@ -88,6 +88,26 @@ def test_surrogate_close_to_exact(prep: Prepared) -> None:
         assert np.median(rel) < 0.005 and np.max(rel) < 0.05, m
 
 
+def test_surrogate_close_to_exact_with_a_stepped_front_end(prep: Prepared) -> None:
+    """The front end's engine-step terms enter the surrogate as they enter the estimate."""
+    import dataclasses
+
+    calib = dataclasses.replace(starting_calibration(), ttft_per_step={"*": 3.0},
+                                ttft_per_step_per_token={"*": 1e-3}, _memo={})
+    ok = prep.ok_indices()
+    rs = RowSet.of(prep, ok)
+    sur = rs.predict(slot_values(calib, prep.slots))
+    ex = exact_predictions(prep, calib, ok)
+    plain = exact_predictions(prep, starting_calibration(), ok)
+    ref = np.array([ex[int(i)]["ttft_mean_ms"] for i in rs.idx])
+    rel = np.abs(sur["ttft_mean_ms"] / ref - 1)
+    assert np.median(rel) < 0.005 and np.max(rel) < 0.05
+    # and the steps lengthen the time to first token (of most rows: in a closed loop a longer
+    # front end also leaves fewer requests queued in the engine)
+    ratio = np.array([ex[i]["ttft_mean_ms"] / plain[i]["ttft_mean_ms"] for i in ok])
+    assert np.median(ratio) > 1.01
+
+
 TRUTH = {
     "hopper.gemm.compute": 0.50,
     "hopper.memory": 0.72,

@@ -17,7 +17,7 @@ from hierro.perf import (
     load_calibration,
     starting_calibration,
 )
-from hierro.perf.efficiency import dump_calibration
+from hierro.perf.efficiency import FRONT_END_BUDGET, dump_calibration
 from hierro.sim import Fixed, Workload, simulate, synthetic
 
 FE = FrontEnd(0.05, 2e-3, 1e-5)
@@ -27,7 +27,9 @@ def _with(fe: FrontEnd, key: str = "vllm") -> Calibration:
     c = starting_calibration()
     return dataclasses.replace(c, ttft_overhead={**c.ttft_overhead, key: fe.fixed_s},
                                ttft_per_inflight={key: fe.per_inflight_s},
-                               ttft_per_prompt_token={key: fe.per_prompt_token_s}, _memo={})
+                               ttft_per_prompt_token={key: fe.per_prompt_token_s},
+                               ttft_per_step={key: fe.per_step},
+                               ttft_per_step_per_token={key: fe.per_step_per_token}, _memo={})
 
 
 def test_delay_is_fixed_plus_per_request_and_per_token() -> None:
@@ -53,11 +55,33 @@ def test_most_specific_key_wins() -> None:
 
 
 def test_calibration_file_round_trip(tmp_path: Path) -> None:
-    c = _with(FE)
+    stepped = FrontEnd(0.05, 2e-3, 1e-5, 3.0, 1e-3)
+    c = _with(stepped)
     p = tmp_path / "c.yaml"
     p.write_text(dump_calibration(c))
     back = load_calibration(p)
-    assert back.front_end("vllm") == FE
+    assert back.front_end("vllm") == stepped
+
+
+def test_stepped_delay_counts_engine_steps() -> None:
+    fe = FrontEnd(0.01, 0.0, 0.0, 2.0, 1e-3)
+    assert fe.stepped and not FE.stepped
+    # 2 steps + 1 step per 1,000 prompt tokens, of 20 ms each
+    assert fe.delay(5, 2000, 0.02) == pytest.approx(0.01 + 0.02 * (2.0 + 2.0))
+    # the per-token steps follow the chunks: a budget twice the reference halves them
+    assert fe.steps(2000, 2 * FRONT_END_BUDGET) == pytest.approx(2.0 + 1.0)
+    assert fe.steps(2000, FRONT_END_BUDGET) == fe.steps(2000)
+
+
+def test_simulated_ttft_carries_the_stepped_front_end(sm70: StepModel) -> None:
+    """One request at a time: the delay is the steps of the last decode step before it."""
+    base = dataclasses.replace(sm70, calib=_with(FrontEnd(0.0)))
+    stepped = dataclasses.replace(sm70, calib=_with(FrontEnd(0.0, 0.0, 0.0, 3.0)))
+    a, b = simulate(base, _closed(1)), simulate(stepped, _closed(1))
+    extra = b.ttft.mean - a.ttft.mean
+    # the first request meets an idle engine (no step yet); the rest wait 3 decode steps
+    assert 2.0 * a.tpot.mean < extra < 3.0 * a.tpot.mean * 1.05
+    assert b.tpot.mean == pytest.approx(a.tpot.mean, rel=1e-6)
 
 
 def _closed(n: int, isl: int = 1024) -> Workload:

@@ -66,6 +66,19 @@ def test_simulate_closed_loop_trace_and_disagg_json() -> None:
     assert d["mode"] == "disaggregated" and d["replicas"] == 3
 
 
+def test_simulate_mtp_defaults_to_the_calibrated_acceptance() -> None:
+    from hierro.perf import default_calibration
+
+    rate = default_calibration().mtp_acceptance
+    assert rate is not None and 0.0 < rate < 1.0
+    code, text = _invoke(*SMALL, "--spec-tokens", "2", "--json")
+    assert code == 0, text
+    data = json.loads(text)
+    assert data["spec_acceptance"] == pytest.approx(rate)
+    code, plain = _invoke(*SMALL, "--json")
+    assert json.loads(plain)["tpot_ms"]["mean"] > data["tpot_ms"]["mean"]
+
+
 def test_simulate_duration_caps_arrivals() -> None:
     code, text = _invoke("--qps", "5", "--duration", "20s", "--osl", "64", "--json")
     assert code == 0, text

@@ -74,6 +74,16 @@ def test_spec_closed_form_equals_step_by_step_under_kv_pressure(sm70: StepModel,
     assert fast.preemptions == slow.preemptions
 
 
+def test_spec_decode_joins_with_a_roomy_last_block_keep_the_kv_books(sm70: StepModel, sim_conserved: Checker) -> None:
+    """A decode instance takes a prompt whose last KV block has room for a whole phase of
+    speculative steps (1 draft at 0.85: E = 1.85 tokens a step, S = 8 steps a block, and a
+    1,025-token prompt leaves 15 free slots, 8 steps' worth): its blocks are counted as they
+    are taken (this used to free one block more than it took)."""
+    wl = synthetic(64, Fixed(1025), Fixed(200), np.random.default_rng(0), concurrency=16)
+    res = simulate_disagg(sm70, sm70, wl, spec=SpecDecode(tokens=1, acceptance=0.85))
+    sim_conserved(res, wl)
+
+
 def test_disaggregation_conserves_and_isolates_tpot_from_prefill_load(sm70: StepModel, sim_poisson: PoissonFactory, sim_conserved: Checker) -> None:
     wl = sim_poisson(500, 5.0, isl=4096, osl=256)
     busy = simulate_disagg(sm70, sm70, wl, prefill_replicas=1, decode_replicas=1)

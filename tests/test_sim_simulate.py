@@ -80,7 +80,11 @@ def test_concurrency_one_tpot_is_one_decode_step(sm70: StepModel) -> None:
     # the k-th decode of a lone request runs with isl + k - 1 tokens cached
     steps = [st.exact(0.0, 0.0, 0.0, 1.0, float(isl + k), 1.0) for k in range(osl - 1)]
     assert res.tpot.mean == pytest.approx(np.mean(steps), rel=1e-9)
-    ttft = st.exact(float(isl), 1.0, 0.0, 0.0, 0.0, 1.0) + sm70.calib.front_end("vllm").delay(1, isl)
+    # the front end's engine steps are priced at the last step before the request: none for the
+    # first, the previous request's last decode for the other two
+    fe = sm70.calib.front_end("vllm")
+    delays = [fe.delay(1, isl, 0.0), fe.delay(1, isl, steps[-1]), fe.delay(1, isl, steps[-1])]
+    ttft = st.exact(float(isl), 1.0, 0.0, 0.0, 0.0, 1.0) + float(np.mean(delays))
     assert res.ttft.mean == pytest.approx(ttft, rel=1e-9)
 
 

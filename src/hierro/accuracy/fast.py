@@ -44,6 +44,7 @@ from hierro.perf import (
     estimate_arrays,
     framework_family,
 )
+from hierro.perf.efficiency import FRONT_END_BUDGET
 from hierro.perf.estimate import (
     DEFAULT_MAX_BATCHED_TOKENS,
     batch_caps,
@@ -115,6 +116,10 @@ def slot_value(calib: Calibration, key: SlotKey) -> float:
         return calib.front_end(fw).per_inflight_s
     if attr == "ttft_l":
         return calib.front_end(fw).per_prompt_token_s
+    if attr == "ttft_s":
+        return calib.front_end(fw).per_step
+    if attr == "ttft_sl":
+        return calib.front_end(fw).per_step_per_token
     raise ValueError(f"unknown slot attribute {attr!r}")
 
 
@@ -173,6 +178,8 @@ class Prepared:
     slot_ttft: I64
     slot_ttft_n: I64
     slot_ttft_l: I64
+    slot_ttft_s: I64
+    slot_ttft_sl: I64
 
     def ok_indices(self) -> list[int]:
         """Indices of the predictable rows."""
@@ -298,6 +305,8 @@ def prepare(rows: Sequence[Measurement]) -> Prepared:
     slot_ttft = np.zeros(N, dtype=np.int64)
     slot_ttft_n = np.zeros(N, dtype=np.int64)
     slot_ttft_l = np.zeros(N, dtype=np.int64)
+    slot_ttft_s = np.zeros(N, dtype=np.int64)
+    slot_ttft_sl = np.zeros(N, dtype=np.int64)
     slots = _Slots()
     buckets: dict[tuple[str, str, Plan, str], list[int]] = {}
     for i, row in enumerate(rows):
@@ -334,6 +343,8 @@ def prepare(rows: Sequence[Measurement]) -> Prepared:
         slot_ttft[i] = slots(("ttft", "*", fw, "*", "*"))
         slot_ttft_n[i] = slots(("ttft_n", "*", fw, "*", "*"))
         slot_ttft_l[i] = slots(("ttft_l", "*", fw, "*", "*"))
+        slot_ttft_s[i] = slots(("ttft_s", "*", fw, "*", "*"))
+        slot_ttft_sl[i] = slots(("ttft_sl", "*", fw, "*", "*"))
         buckets.setdefault((model.id, accel.id, plan, fw), []).append(i)
     groups = []
     for (model_id, accel_id, plan, fw), idx in buckets.items():
@@ -344,7 +355,8 @@ def prepare(rows: Sequence[Measurement]) -> Prepared:
         ))
     keys = tuple(sorted(slots.index, key=slots.index.__getitem__))
     return Prepared(rows, tuple(skips), keys, tuple(groups), isl, osl, n, cap, pp, rep,
-                    offline, slot_step, slot_ttft, slot_ttft_n, slot_ttft_l)
+                    offline, slot_step, slot_ttft, slot_ttft_n, slot_ttft_l,
+                    slot_ttft_s, slot_ttft_sl)
 
 
 @dataclass(frozen=True)
@@ -429,13 +441,16 @@ class RowSet:
         T = self.times(v)
         # FrontEnd.delay(n, isl)
         over = v[p.slot_ttft[ix]] + v[p.slot_ttft_n[ix]] * p.n[ix] + v[p.slot_ttft_l[ix]] * p.isl[ix]
+        # FrontEnd.steps(isl, C) at the surrogate's budget C
+        fe_steps = v[p.slot_ttft_s[ix]] + v[p.slot_ttft_sl[ix]] * p.isl[ix] * (
+            FRONT_END_BUDGET / DEFAULT_MAX_BATCHED_TOKENS)
         ttft, tpot, e2e, req_s = _closed_loop(
             p.isl[ix], p.osl[ix], p.n[ix], p.cap[ix], _steady_time(p.isl[ix], p.osl[ix], p.n[ix], p.cap[ix], T),
-            T[:, 1], over)
+            T[:, 1], over, fe_steps)
         # a benchmark's first wave queues for the prefill budget (estimate_arrays ``waves``):
         # TTFT += max(t_full·(steps+1)/2 + t_req - TTFT, 0) / waves
         _, steps = first_wave(p.isl[ix], p.n[ix], p.cap[ix], float(DEFAULT_MAX_BATCHED_TOKENS), engine=math.inf)
-        first = T[:, 2, 0] * (steps + 1.0) / 2.0 + over
+        first = T[:, 2, 0] * (steps + 1.0) / 2.0 + over + fe_steps * tpot
         extra = np.where(p.offline[ix], 0.0, np.maximum(first - ttft, 0.0) / BENCHMARK_WAVES)
         ttft = ttft + extra
         e2e = e2e + extra
@@ -458,10 +473,12 @@ def _ms(seconds: F) -> F:
     return np.asarray(seconds / MILLI, dtype=np.float64)
 
 
-def _closed_loop(isl: F, osl: F, n: F, cap: F, t: F, t_chunk: F, req_over: F) -> tuple[F, F, F, F]:
+def _closed_loop(isl: F, osl: F, n: F, cap: F, t: F, t_chunk: F, req_over: F,
+                 fe_steps: F) -> tuple[F, F, F, F]:
     """The root search of :func:`hierro.perf.estimate_arrays` on precomputed step times.
 
-    ``X = B / (gen·t)``; ``ttft_service = t/2 + chunks·t_chunk + t_req``; ``f(B) = (n - B)/X -
+    ``X = B / (gen·t)``; ``ttft_service = t/2 + chunks·t_chunk + t_req + s·t`` (``s`` the front
+    end's engine steps); ``f(B) = (n - B)/X -
     ttft_service``; B* is the last grid point with ``f >= 0``, linearly interpolated to the
     sign change; TTFT = max(ttft_service(B*), (n - B*)/X(B*)), TPOT = t(B*),
     E2E = TTFT + gen·TPOT, req/s = n / E2E.
@@ -471,7 +488,7 @@ def _closed_loop(isl: F, osl: F, n: F, cap: F, t: F, t_chunk: F, req_over: F) ->
     G = gen[:, None]
     X = B / (G * t)
     chunks = prompt_chunks(isl[:, None], B, C)
-    ttft_service = 0.5 * t + chunks * t_chunk + req_over[:, None]
+    ttft_service = 0.5 * t + chunks * t_chunk + req_over[:, None] + fe_steps[:, None] * t
     waiting = (n[:, None] - B) / X
     f = waiting - ttft_service
     ok = f >= 0

@@ -83,6 +83,10 @@ PER_INFLIGHT_MAX_S = 0.02
 """Upper bound of the front end's time per request in flight (20 ms: at 128 streams, 2.6 s)."""
 PER_PROMPT_TOKEN_MAX_S = 1e-4
 """Upper bound of the front end's time per prompt token (0.1 ms: 0.8 s for an 8k prompt)."""
+PER_STEP_MAX = 50.0
+"""Upper bound of the front end's engine steps per request."""
+PER_STEP_PER_TOKEN_MAX = 0.01
+"""Upper bound of the front end's engine steps per prompt token (10 per 1,000 tokens)."""
 FRONT_END_ATTRS = ("ttft", "ttft_n", "ttft_l")
 
 
@@ -163,6 +167,8 @@ def _owner(base: Calibration, params: Sequence[Param], key: SlotKey) -> int:
         return -1
     if attr in FRONT_END_ATTRS:
         return next((j for j, p in enumerate(params) if p.attr == attr and p.patterns[0][1] == fw), -1)
+    if attr in ("ttft_s", "ttft_sl"):  # the front end's engine steps: not fitted in this stage
+        return -1
     best: tuple[int, int] | None = None  # (specificity, owner)
     cands: list[tuple[EfficiencyEntry, int]] = [(e, -1) for e in base.entries]
     for j, p in enumerate(params):
@@ -199,6 +205,9 @@ def _calibration(base: Calibration, params: Sequence[Param], values: Sequence[fl
         error=dict(error),
         ttft_per_inflight=per_inflight,
         ttft_per_prompt_token=per_token,
+        ttft_per_step=dict(base.ttft_per_step),
+        ttft_per_step_per_token=dict(base.ttft_per_step_per_token),
+        mtp_acceptance=base.mtp_acceptance,
     )
 
 

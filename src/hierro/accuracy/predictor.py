@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from hierro.accuracy.measurements import Measurement
 from hierro.accuracy.validate import Band, RowPrediction, Skip
 from hierro.errors import HierroError
-from hierro.perf import Calibration, Estimate, StepModel, default_calibration, estimate
+from hierro.perf import (
+    Calibration,
+    Estimate,
+    StepModel,
+    default_calibration,
+    estimate,
+    framework_family,
+)
 from hierro.specs import Plan, get_accelerator, get_model, resolve_model_id
 from hierro.units import to_ms
 
@@ -53,13 +60,38 @@ def row_plan(row: Measurement) -> Plan:
     )
 
 
-def common_reason(row: Measurement) -> str:
+def is_mtp(row: Measurement) -> bool:
+    """Whether a row was served with multi-token-prediction speculative decoding."""
+    return "-mtp" in row.id or "spec_decoding=mtp" in row.notes or "mtp" in row.notes.lower().split(";")[0]
+
+
+def mtp_draft_tokens(row: Measurement) -> int:
+    """Draft tokens per step of an MTP row, as the InferenceX recipes that produced the rows set
+    them (SemiAnalysisAI/InferenceX launch scripts and Dynamo recipes, 2026):
+
+    * TensorRT-LLM (``trtllm-serve``, Dynamo-TRT-LLM): ``num_nextn_predict_layers`` 3, or 1 with
+      attention data parallelism (``benchmarks/dsr1_*_b200_trt_mtp.sh``: "MTP=3, 1 with DP
+      attention"; the Dynamo recipes vary from 1 to 3 and are not stated per row);
+    * SGLang on NVIDIA (single node, Dynamo-SGLang): ``--speculative-num-steps 2`` (EAGLE-style
+      chaining of the one MTP module: 2 drafts a step);
+    * SGLang on AMD (MI325X, MI355X, MoRI) and ATOM: 3 drafts (``--speculative-num-steps 3``,
+      ``--num-speculative-tokens 3``).
+    """
+    fam = framework_family(row.framework)
+    if fam == "trtllm":
+        return 1 if row.dp_attention else 3
+    if fam == "atom" or row.hardware.startswith("mi"):
+        return 3
+    return 2
+
+
+def common_reason(row: Measurement, *, speculative: bool = False) -> str:
     """Why a row's lengths, speculative decoding, model or hardware rule it out whatever its
-    load (empty if nothing does)."""
+    load (empty if nothing does). ``speculative``: the predictor models MTP rows."""
     if row_lengths(row) is None:
         return "request lengths not stated (MLPerf dataset rows need their length distribution)"
-    if "-mtp" in row.id or "mtp" in row.notes.lower().split(";")[0]:
-        return "speculative decoding (MTP) not modelled yet"
+    if is_mtp(row) and not speculative:
+        return "speculative decoding (MTP) needs the serving simulator (hierro validate)"
     if resolve_model_id(row.model) is None:
         return f"unknown model {row.model}"
     try:
@@ -122,13 +154,13 @@ class EstimatePredictor:
         return banded(point, self.calib, "analytic")
 
     @staticmethod
-    def unsupported_reason(row: Measurement, *, allow_server: bool = False) -> str:
-        """Why a row cannot be predicted (empty if it can). ``allow_server`` for predictors that
-        simulate open-loop (server_qps) rows."""
+    def unsupported_reason(row: Measurement, *, allow_server: bool = False, speculative: bool = False) -> str:
+        """Why a row cannot be predicted (empty if it can). ``allow_server`` and ``speculative``
+        for predictors that simulate open-loop (server_qps) rows and MTP rows."""
         if row.mode == "disaggregated":
             return "disaggregated prefill/decode is not modelled yet"
         if row.load_kind == "server_qps" and not allow_server:
             return "server_qps rows (Poisson arrivals) need the serving simulator"
         if row.load_kind in ("batch", "phase"):
             return f"load_kind={row.load_kind} (static batch or isolated phase) not modelled yet"
-        return common_reason(row)
+        return common_reason(row, speculative=speculative)

@@ -38,6 +38,8 @@ from hierro.accuracy.predictor import (
     EstimatePredictor,
     banded,
     common_reason,
+    is_mtp,
+    mtp_draft_tokens,
     row_lengths,
     row_plan,
 )
@@ -48,6 +50,7 @@ from hierro.sim import (
     Fixed,
     LengthDist,
     SimResult,
+    SpecDecode,
     UniformRatio,
     Workload,
     simulate,
@@ -109,6 +112,8 @@ class SimPredictor:
     seed: int = 0
     request_overhead_s: float | None = None
     """Override of the calibration's per-request overhead (the fit's second stage uses 0)."""
+    acceptance: float | None = None
+    """Override of the calibration's MTP acceptance rate (the fit's third stage searches it)."""
 
     def predict(self, row: Measurement) -> RowPrediction | Skip:
         if row.mode == "disaggregated":
@@ -159,7 +164,7 @@ class SimPredictor:
             return Skip(f"disaggregated load_kind={row.load_kind} (an isolated phase) not modelled")
         if not (row.prefill_workers and row.decode_workers and row.prefill_tp and row.decode_tp):
             return Skip("disaggregated row without its prefill/decode worker counts and TP")
-        reason = common_reason(row)
+        reason = common_reason(row, speculative=True) or self._spec_reason(row)
         if reason:
             return Skip(reason)
         lengths = benchmark_workload_lengths(row)
@@ -180,6 +185,7 @@ class SimPredictor:
                 max_num_seqs=_seq_cap(n, dplan),
                 request_overhead_s=self.request_overhead_s,
                 same_domain=row.num_gpus <= domain,
+                spec=self._spec(row),
             )
         except HierroError as err:
             return Skip(f"cannot model: {err}")
@@ -199,8 +205,22 @@ class SimPredictor:
             wl = synthetic(SERVER_REQUESTS, lengths[0], lengths[1], np.random.default_rng(self.seed), rate=rate)
             max_seqs = default_max_seqs(sm.plan)
         res = simulate(sm, wl, max_num_seqs=max_seqs, seed=self.seed,
-                       request_overhead_s=self.request_overhead_s)
+                       request_overhead_s=self.request_overhead_s, spec=self._spec(row))
         return res, replicas
+
+    def _spec(self, row: Measurement) -> SpecDecode | None:
+        """The row's speculative decoding: its recipe's MTP drafts (:func:`mtp_draft_tokens`)
+        accepted at the calibration's rate; None for rows served without it."""
+        if not is_mtp(row):
+            return None
+        rate = self.acceptance if self.acceptance is not None else self.calib.mtp_acceptance
+        assert rate is not None
+        return SpecDecode(mtp_draft_tokens(row), rate)
+
+    def _spec_reason(self, row: Measurement) -> str:
+        if is_mtp(row) and self.acceptance is None and self.calib.mtp_acceptance is None:
+            return "speculative decoding (MTP): the calibration has no acceptance rate"
+        return ""
 
     def _values(self, row: Measurement, res: SimResult, replicas: int) -> dict[str, Band]:
         total = res.out_tok_s * replicas
@@ -220,9 +240,11 @@ class SimPredictor:
         kept = {k: v for k, v in point.items() if np.isfinite(v) and v > 0}
         return banded(kept, self.calib, "simulated")
 
-    @staticmethod
-    def _unsupported(row: Measurement) -> str:
-        reason = EstimatePredictor.unsupported_reason(row, allow_server=True)
+    def _unsupported(self, row: Measurement) -> str:
+        reason = EstimatePredictor.unsupported_reason(row, allow_server=True, speculative=True)
+        if reason:
+            return reason
+        reason = self._spec_reason(row)
         if reason:
             return reason
         if row_lengths(row) is None:  # pragma: no cover - covered by unsupported_reason

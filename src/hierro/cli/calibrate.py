@@ -49,6 +49,10 @@ def calibrate_cmd(
         t.add_row(f"{key} front end: fixed s", f"{fe.fixed_s:.4g}")
         t.add_row(f"{key} front end: s per request in flight", f"{fe.per_inflight_s:.4g}")
         t.add_row(f"{key} front end: s per prompt token", f"{fe.per_prompt_token_s:.4g}")
+        t.add_row(f"{key} front end: engine steps", f"{fe.per_step:.4g}")
+        t.add_row(f"{key} front end: engine steps per 1,000 prompt tokens", f"{1e3 * fe.per_step_per_token:.4g}")
+    if calib.mtp_acceptance is not None:
+        t.add_row("MTP draft acceptance rate", f"{calib.mtp_acceptance:.3g}")
     out.print(t)
     out.print("check it on held-out rows with `hierro validate FILE --calibration " + str(output) + "`")
     out.print(f"wrote {output}")

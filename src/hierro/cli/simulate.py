@@ -209,7 +209,9 @@ def simulate_cmd(
     max_batched_tokens: Annotated[int, typer.Option(help="tokens per step (vLLM max_num_batched_tokens)")] = 8192,
     prefix_caching: Annotated[bool | None, typer.Option("--prefix-caching/--no-prefix-caching", help="prefix caching (default: on when the trace has prefix hashes)")] = None,
     spec_tokens: Annotated[int, typer.Option(help="speculative decoding / MTP: draft tokens per step")] = 0,
-    spec_acceptance: Annotated[float, typer.Option(help="speculative decoding: acceptance rate of a draft token")] = 0.0,
+    spec_acceptance: Annotated[float | None, typer.Option(
+        help="speculative decoding: acceptance rate of a draft token (default: the calibration's "
+             "MTP acceptance, fitted on published MTP benchmarks)")] = None,
     spec_draft_cost: Annotated[float | None, typer.Option(help="a draft pass as a fraction of a decode step (default: MTP, 1/layers)")] = None,
     preemption: Annotated[Preemption, typer.Option(help="when KV blocks run out: recompute the victim (vLLM V1) or swap its KV to host memory (vLLM V0)")] = Preemption.recompute,
     swap_space: Annotated[float, typer.Option(help="swap: host memory per GPU for swapped KV, GiB (vLLM --swap-space)")] = 4.0,
@@ -235,7 +237,7 @@ def simulate_cmd(
     disagg = prefill_replicas > 0 or decode_replicas > 0
     if disagg and (prefill_replicas < 1 or decode_replicas < 1):
         raise HierroError("a disaggregated layout needs both --prefill-replicas and --decode-replicas >= 1")
-    if spec_tokens < 0 or not 0.0 <= spec_acceptance <= 1.0:
+    if spec_tokens < 0 or (spec_acceptance is not None and not 0.0 <= spec_acceptance <= 1.0):
         raise HierroError(f"--spec-tokens must be >= 0 and --spec-acceptance in [0, 1], got "
                           f"{spec_tokens}, {spec_acceptance}")
     cap = parse_seconds(duration) if duration is not None else None
@@ -249,7 +251,11 @@ def simulate_cmd(
                    isl=isl, osl=osl, length_dist=length_dist, duration=cap, seed=seed,
                    max_tokens=arch.max_context or (1 << 20), ramp=ramp_s)
     objective = parse_slo(slo) if slo is not None else None
-    spec = SpecDecode(spec_tokens, spec_acceptance, spec_draft_cost) if spec_tokens else None
+    if spec_tokens and spec_acceptance is None:
+        spec_acceptance = sm.calib.mtp_acceptance
+        if spec_acceptance is None:
+            raise HierroError("--spec-tokens needs --spec-acceptance: the calibration has no MTP acceptance rate")
+    spec = SpecDecode(spec_tokens, spec_acceptance or 0.0, spec_draft_cost) if spec_tokens else None
     common: dict[str, Any] = {
         "max_num_batched_tokens": max_batched_tokens, "max_num_seqs": max_num_seqs,
         "mem_fraction": mem_fraction, "prefix_caching": prefix_caching, "warmup": warmup,

@@ -99,36 +99,66 @@ class EfficiencyEntry(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class FrontEnd:
-    """Time a request spends outside the engine's steps before its first token: HTTP,
-    tokenisation, handing the prompt to the scheduler, detokenising and streaming.
+    """Time a request spends before its first token outside what the simulated engine steps
+    account for: HTTP, tokenisation, handing the prompt to the scheduler, detokenising and
+    streaming.
 
-        delay(N, L) = fixed_s + per_inflight_s · N + per_prompt_token_s · L
+        delay(N, L, t) = fixed_s + per_inflight_s · N + per_prompt_token_s · L
+                         + t · steps(L, C),  steps(L, C) = per_step + per_step_per_token · L · C_ref / C
 
-    with N the requests in flight on the instance (its own included) and L its prompt tokens.
-    The per-token part is the prompt's own path through the front end (tokenising it, copying
-    its ids between processes) and, for a disaggregated stack, the KV hand-off's cost beyond its
-    bandwidth time (per-block transfer setup grows with the prompt). The per-request part is the
-    front end's work that grows with the streams it serves: one event loop tokenises new prompts
-    and detokenises and streams every running request's tokens (vLLM's API server, SGLang's
-    tokenizer manager, trtllm-serve), so a new prompt waits behind the other streams. The three
-    numbers are fitted per serving stack on measured time to first token against the simulated
-    engine (:mod:`hierro.accuracy.simfit`), never per row or model.
+    with N the requests in flight on the instance (its own included), L its prompt tokens and t
+    the engine's current step time. The per-token part is the prompt's own path through the
+    front end (tokenising it, copying its ids between processes) and, for a disaggregated stack,
+    the KV hand-off's cost beyond its bandwidth time (per-block transfer setup grows with the
+    prompt). The per-request part is the front end's work that grows with the streams it serves:
+    one event loop tokenises new prompts and detokenises and streams every running request's
+    tokens (vLLM's API server, SGLang's tokenizer manager, trtllm-serve), so a new prompt waits
+    behind the other streams. The per-step part counts engine iterations: a request crosses
+    process boundaries that each hand over once per iteration (API server to engine core and
+    back; SGLang's tokenizer manager, scheduler and detokenizer), so its first token comes some
+    iterations after the simulated engine samples it, and a longer prompt costs more of them, as
+    many more as the chunks the engine's token budget C cuts it into (``per_step_per_token`` is
+    per token at the reference budget :data:`FRONT_END_BUDGET`, C_ref; a larger budget, fewer
+    chunks, fewer steps).
+    The five numbers are fitted per serving stack on measured time to first token against the
+    simulated engine (:mod:`hierro.accuracy.simfit`), never per row or model.
 
-    Limitation: the per-request term is an empirical stand-in for how measured TTFT grows with
-    load beyond the simulated engine queue, and part of that growth is a tail, not a shift. In
-    the InferenceMAX rows that report both, mean/median TTFT is 2-6 at hundreds of users against
-    1.1-1.4 simulated (a benchmark's first wave waits far longer than the simulator says), so a
-    delay added to every request fits mean TTFT but over-predicts the median at high load.
+    Limitation: the per-request and per-step terms are empirical stand-ins for how measured TTFT
+    grows with load beyond the simulated engine queue, and part of that growth is a tail, not a
+    shift. In the InferenceMAX rows that report both, mean/median TTFT is 2-6 at hundreds of
+    users against 1.1-1.4 simulated (a benchmark's first wave waits far longer than the
+    simulator says), so a delay added to every request fits mean TTFT but over-predicts the
+    median at high load.
     """
 
     fixed_s: float
     per_inflight_s: float = 0.0
     per_prompt_token_s: float = 0.0
+    per_step: float = 0.0
+    """Engine steps of delay per request (dimensionless)."""
+    per_step_per_token: float = 0.0
+    """Engine steps of delay per prompt token at a token budget of :data:`FRONT_END_BUDGET`."""
 
-    def delay(self, inflight: Any, prompt_tokens: Any = 0.0) -> Any:
+    @property
+    def stepped(self) -> bool:
+        """Whether the delay depends on the engine's step time."""
+        return self.per_step > 0.0 or self.per_step_per_token > 0.0
+
+    def steps(self, prompt_tokens: Any, budget: Any = None) -> Any:
+        """Engine steps of delay for a prompt under token budget ``budget`` (default
+        :data:`FRONT_END_BUDGET`)."""
+        scale = 1.0 if budget is None else FRONT_END_BUDGET / budget
+        return self.per_step + self.per_step_per_token * prompt_tokens * scale
+
+    def delay(self, inflight: Any, prompt_tokens: Any = 0.0, step_s: Any = 0.0, budget: Any = None) -> Any:
         """Seconds (scalars or numpy arrays alike)."""
-        return self.fixed_s + self.per_inflight_s * inflight + self.per_prompt_token_s * prompt_tokens
+        return (self.fixed_s + self.per_inflight_s * inflight + self.per_prompt_token_s * prompt_tokens
+                + step_s * self.steps(prompt_tokens, budget))
 
+
+FRONT_END_BUDGET = 8192
+"""Token budget (``max_num_batched_tokens``) the front end's steps per prompt token are stated
+at: the budget of every benchmark row they are fitted on (vLLM's serving default)."""
 
 DISAGGREGATED = "disaggregated"
 """Suffix of a per-request overhead key that applies to a stack's disaggregated deployments."""
@@ -153,6 +183,12 @@ class CalibrationFile(BaseModel):
     ``ttft_overhead_s`` (a key's missing value is 0)."""
     ttft_per_prompt_token_s: dict[str, float] = Field(default_factory=dict)
     """Time before the first token per prompt token, by the same keys (missing: 0)."""
+    ttft_per_step: dict[str, float] = Field(default_factory=dict)
+    """Engine steps before the first token per request, by the same keys (missing: 0)."""
+    ttft_per_step_per_token: dict[str, float] = Field(default_factory=dict)
+    """Engine steps before the first token per prompt token, by the same keys (missing: 0)."""
+    mtp_acceptance: float | None = Field(default=None, gt=0, lt=1)
+    """Probability that a multi-token-prediction draft token is accepted (None: not known)."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +205,13 @@ class Calibration:
     """Seconds before the first token per request in flight, by the keys of ``ttft_overhead``."""
     ttft_per_prompt_token: dict[str, float] = field(default_factory=dict)
     """Seconds before the first token per prompt token, by the keys of ``ttft_overhead``."""
+    ttft_per_step: dict[str, float] = field(default_factory=dict)
+    """Engine steps before the first token per request, by the keys of ``ttft_overhead``."""
+    ttft_per_step_per_token: dict[str, float] = field(default_factory=dict)
+    """Engine steps before the first token per prompt token, by the keys of ``ttft_overhead``."""
+    mtp_acceptance: float | None = None
+    """Probability that a multi-token-prediction draft token is accepted (None: not known, and
+    speculative rows are not predicted)."""
     _memo: dict[tuple[str, ...], float] = field(default_factory=dict, compare=False, repr=False)
     """Lookups already answered (sweeps ask the same few keys millions of times)."""
 
@@ -223,7 +266,8 @@ class Calibration:
         for k in keys:
             if k in self.ttft_overhead:
                 return FrontEnd(self.ttft_overhead[k], self.ttft_per_inflight.get(k, 0.0),
-                                self.ttft_per_prompt_token.get(k, 0.0))
+                                self.ttft_per_prompt_token.get(k, 0.0), self.ttft_per_step.get(k, 0.0),
+                                self.ttft_per_step_per_token.get(k, 0.0))
         return FrontEnd(0.0, 0.0)
 
     def band(self, predictor: str, metric: str) -> tuple[float, float]:
@@ -253,6 +297,9 @@ def _from_raw(raw: Any, where: str) -> Calibration:
         error=dict(f.error),
         ttft_per_inflight=dict(f.ttft_per_inflight_s),
         ttft_per_prompt_token=dict(f.ttft_per_prompt_token_s),
+        ttft_per_step=dict(f.ttft_per_step),
+        ttft_per_step_per_token=dict(f.ttft_per_step_per_token),
+        mtp_acceptance=f.mtp_acceptance,
     )
 
 
@@ -279,6 +326,12 @@ def dump_calibration(calib: Calibration, *, header: str = "") -> str:
         doc["ttft_per_inflight_s"] = dict(calib.ttft_per_inflight)
     if calib.ttft_per_prompt_token:
         doc["ttft_per_prompt_token_s"] = dict(calib.ttft_per_prompt_token)
+    if calib.ttft_per_step:
+        doc["ttft_per_step"] = dict(calib.ttft_per_step)
+    if calib.ttft_per_step_per_token:
+        doc["ttft_per_step_per_token"] = dict(calib.ttft_per_step_per_token)
+    if calib.mtp_acceptance is not None:
+        doc["mtp_acceptance"] = calib.mtp_acceptance
     head = "".join(f"# {line}\n" for line in header.splitlines())
     return head + yaml.safe_dump(doc, sort_keys=False, width=100)
 

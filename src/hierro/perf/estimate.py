@@ -211,8 +211,11 @@ def estimate_arrays(
     b_max, gen, budget_cap = batch_caps(isl_a, osl_a, n_a, cap_a, C, eng)
     Li, G, Cc = isl_a[:, None], gen[:, None], C[:, None]
     ctx = Li + G / 2.0
-    # the front end's time per request grows with the requests in flight (FrontEnd)
-    overhead = sm.calib.front_end(sm.framework).delay(n_a, isl_a)
+    # the front end's time per request grows with the requests in flight (FrontEnd) and, in
+    # engine steps, with the step time
+    fe = sm.calib.front_end(sm.framework)
+    overhead = fe.delay(n_a, isl_a)
+    fe_steps = fe.steps(isl_a, C)
 
     def balance(B: F) -> tuple[F, F, F, F]:
         """f(B) = waiting time by Little's law - time to first token in service; and t, X, TTFT."""
@@ -231,7 +234,7 @@ def estimate_arrays(
         t_chunk = _iteration_time(
             sm, B, np.maximum(chunk, p), np.maximum(p / Li, 1.0), before, full_ctx
         )
-        service = 0.5 * t + chunks * t_chunk + overhead[:, None]
+        service = 0.5 * t + chunks * t_chunk + overhead[:, None] + fe_steps[:, None] * t
         waiting = (n_a[:, None] - B) / X  # Little's law on the requests not decoding
         return waiting - service, t, X, service
 
@@ -267,7 +270,7 @@ def estimate_arrays(
         t_full = _iteration_time(
             sm, np.zeros_like(n_a), per_step, per_step / isl_a, np.zeros_like(n_a), np.zeros_like(n_a)
         )
-        first = t_full * (steps + 1.0) / 2.0 + overhead
+        first = t_full * (steps + 1.0) / 2.0 + overhead + fe_steps * t_sel
         ttft = ttft + np.maximum(first - ttft, 0.0) / waves
     e2e = ttft + gen * t_sel
     req_s = n_a / e2e

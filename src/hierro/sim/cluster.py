@@ -191,6 +191,9 @@ class _Run:
         stack's per-instance figure spread over the instances that share the load)."""
         self.overhead = front_end.fixed_s
         self._variable = front_end.per_inflight_s > 0.0 or front_end.per_prompt_token_s > 0.0
+        self._stepped = front_end.stepped
+        """Whether the front end also counts engine steps (priced at the replica that takes the
+        request, when it takes it: see :meth:`_hand`)."""
         """Whether the front end's delay varies by request (then each gets its own event)."""
         self._lag = 0.0 if self._variable else self.overhead
         """Open loop: from a request's arrival to its event (see :meth:`on_arrival`)."""
@@ -236,12 +239,36 @@ class _Run:
     def deliver(self, now: float, job: Job) -> None:
         pool = self.front
         assert pool is not None
-        pool.reps[pool.take(job)].submit(job, now)
+        rep = pool.reps[pool.take(job)]
+        if self._stepped and self.back is None:
+            self._hand(now, rep, job)
+        else:
+            rep.submit(job, now)
 
     def deliver_decode(self, now: float, job: Job) -> None:
         pool = self.back
         assert pool is not None
-        pool.reps[pool.take(job)].submit(job, now)
+        rep = pool.reps[pool.take(job)]
+        if self._stepped:
+            self._hand(now, rep, job)
+        else:
+            rep.submit(job, now)
+
+    def _hand(self, now: float, rep: Replica, job: Job) -> None:
+        """A stepped front end: the request reaches the replica that took it (the decode
+        instance of a disaggregated run, where the client sees its first token) its engine steps
+        later, priced at that replica's last step."""
+        fe = self.front_end
+        wait = fe.steps(job.prompt, rep.C) * rep.step_s(now)
+        if wait > 0.0:
+            self.engine.push(now + wait, ARRIVAL, self._submit, (rep, job))
+        else:
+            rep.submit(job, now)
+
+    @staticmethod
+    def _submit(now: float, pair: tuple[Replica, Job]) -> None:
+        rep, job = pair
+        rep.submit(job, now)
 
     def on_arrival(self, now: float, _: object) -> None:
         """Open loop: the event fires when request ``next`` reaches the replicas (its arrival
@@ -399,7 +426,8 @@ def simulate(
     out of the statistics; ``request_overhead_s`` is the serving front end's time per request
     (tokenisation, HTTP, detokenisation) before it reaches a replica's queue, by default the
     calibration's front end of the framework (:class:`~hierro.perf.FrontEnd`: a fixed time, a
-    time per request in flight on the instance and a time per prompt token); ``max_num_seqs`` defaults to
+    time per request in flight on the instance, a time per prompt token, and engine steps per
+    request and per prompt token, priced at the decoding replicas' last step); ``max_num_seqs`` defaults to
     :func:`~hierro.perf.default_max_seqs` of the plan and token budget; ``step_by_step`` turns
     off the closed-form decode advance (a check); ``spec`` turns on speculative decoding; ``duration_s`` stops
     sending requests at that simulated time (those in flight finish); ``progress(done, total)``

@@ -117,7 +117,7 @@ class Replica:
         "B", "C", "D", "E", "S", "S_off", "_cb", "_event", "_finish", "_in_handler", "_mx_i",
         "_mx_v", "_one_piece", "_pending", "_pending_t0", "_sample", "_seg", "_step_alloc",
         "_swap_io", "_t_sample", "bt", "busy_s", "decode", "engine", "hash_tokens", "host_cap",
-        "host_peak", "host_used", "index", "itl", "k_cap", "max_seqs", "mixed_steps", "n_ev",
+        "host_peak", "host_used", "index", "itl", "k_cap", "last_step_s", "max_seqs", "mixed_steps", "n_ev",
         "on_finish", "phase", "pool", "preemptions", "prefill_only", "prefilling", "prefix",
         "running", "segments", "series", "step_time", "steps", "swap", "swap_outs", "swap_s",
         "swapped", "waiting",
@@ -218,6 +218,8 @@ class Replica:
         self.segments = 0
         self.preemptions = 0
         self.busy_s = 0.0
+        self.last_step_s = 0.0
+        """Duration of the last step completed (0 before the first)."""
 
     # --- entry points ---------------------------------------------------------------------
 
@@ -236,6 +238,20 @@ class Replica:
                 self.engine.cancel(self._event)
                 self._seg = (t0, j, alpha, beta)
                 self._event = self.engine.push(t0 + (j * alpha + beta * (j * (j - 1) / 2)), STEP, self._cb)
+
+    def step_s(self, now: float) -> float:
+        """Duration of the last step completed by ``now`` (inside a closed-form decode segment,
+        the step the segment's arithmetic series gives; 0 before the first step)."""
+        seg = self._seg
+        if seg is None:
+            return self.last_step_s
+        t0, _k, alpha, beta = seg
+        x = now - t0
+        if x <= 0.0:
+            return self.last_step_s
+        j = _steps_to_reach(x, alpha, beta)
+        done = j if j * alpha + beta * (j * (j - 1) / 2) <= x else j - 1
+        return self.last_step_s if done == 0 else alpha + beta * (done - 1)
 
     @property
     def outstanding(self) -> int:
@@ -355,7 +371,7 @@ class Replica:
         D = self.D = D + k
         self.steps += k
         self.busy_s += now - t0
-        last = alpha + beta * (k - 1)
+        last = self.last_step_s = alpha + beta * (k - 1)
         lo, hi = (alpha, last) if last >= alpha else (last, alpha)
         # push the segment's longest step on the monotone stack (values strictly decreasing)
         mi, mv = self._mx_i, self._mx_v
@@ -492,7 +508,7 @@ class Replica:
         self._pending = None
         self.D += 1
         self.steps += 1
-        dt = now - self._pending_t0
+        dt = self.last_step_s = now - self._pending_t0
         self.busy_s += dt
         # push the step on the monotone stack (as _end_segment)
         mi, mv = self._mx_i, self._mx_v
@@ -545,9 +561,10 @@ class Replica:
         self.S_off += job.cached - E * D
         if E == 1:
             job.ph = (job.cached - D) % S
-        else:  # steps left in the last block: its free slots / E
+        else:  # steps left in the last block: its free slots / E, at most S - 1 (a phase of
+            # S would read as 0, a block due at once that this step, already allocated, never took)
             free = self.pool.blocks(job.cached) * self.bt - job.cached
-            job.ph = (-min(S, int(free / E)) - D) % S
+            job.ph = (-min(S - 1, int(free / E)) - D) % S
         self.phase[job.ph] += 1
         heapq.heappush(self._finish, (job.finish_d, job.idx, job.gen, job))
 
