@@ -91,7 +91,7 @@ def common_reason(row: Measurement, *, speculative: bool = False) -> str:
     if row_lengths(row) is None:
         return "request lengths not stated (MLPerf dataset rows need their length distribution)"
     if is_mtp(row) and not speculative:
-        return "speculative decoding (MTP) needs the serving simulator (hierro validate)"
+        return "speculative decoding (MTP): simulated only, and this predictor does not simulate the row"
     if resolve_model_id(row.model) is None:
         return f"unknown model {row.model}"
     try:
