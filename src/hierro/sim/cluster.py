@@ -191,10 +191,10 @@ class _Run:
         stack's per-instance figure spread over the instances that share the load)."""
         self.overhead = front_end.fixed_s
         self._variable = front_end.per_inflight_s > 0.0 or front_end.per_prompt_token_s > 0.0
+        """Whether the front end's delay varies by request (then each gets its own event)."""
         self._stepped = front_end.stepped
         """Whether the front end also counts engine steps (priced at the replica that takes the
         request, when it takes it: see :meth:`_hand`)."""
-        """Whether the front end's delay varies by request (then each gets its own event)."""
         self._lag = 0.0 if self._variable else self.overhead
         """Open loop: from a request's arrival to its event (see :meth:`on_arrival`)."""
         self.engine = engine
@@ -427,7 +427,8 @@ def simulate(
     (tokenisation, HTTP, detokenisation) before it reaches a replica's queue, by default the
     calibration's front end of the framework (:class:`~hierro.perf.FrontEnd`: a fixed time, a
     time per request in flight on the instance, a time per prompt token, and engine steps per
-    request and per prompt token, priced at the decoding replicas' last step); ``max_num_seqs`` defaults to
+    request and per prompt token, priced at the last step of the replica that takes the
+    request); ``max_num_seqs`` defaults to
     :func:`~hierro.perf.default_max_seqs` of the plan and token budget; ``step_by_step`` turns
     off the closed-form decode advance (a check); ``spec`` turns on speculative decoding; ``duration_s`` stops
     sending requests at that simulated time (those in flight finish); ``progress(done, total)``
