@@ -47,6 +47,7 @@ from hierro.accuracy.fit import (
     PER_STEP_PER_TOKEN_MAX,
     REQUEST_OVERHEAD_MAX_S,
     SOFT_L1_SCALE,
+    _soft_l1,
     fit_prepared,
 )
 from hierro.accuracy.measurements import Measurement, unique
@@ -111,8 +112,7 @@ def _front_ends(rows: Sequence[Measurement], calib: Calibration) -> dict[str, Fr
     ``*/disaggregated``) over disaggregated ones, where they have :data:`MIN_FALLBACK_ROWS`."""
     # no front end anywhere: the simulated rows and the closed-loop rows without a stated length
     # distribution, which the predictor prices with the analytic estimate
-    bare = replace(calib, ttft_overhead={}, ttft_per_inflight={}, ttft_per_prompt_token={}, ttft_per_step={},
-                   ttft_per_step_per_token={}, _memo={})
+    bare = calib.with_front_ends({})
     sp = SimPredictor(calib=bare)
     gaps: dict[str, list[_Gap]] = defaultdict(list)
     fallback: dict[str, list[_Gap]] = defaultdict(list)
@@ -176,7 +176,7 @@ def _fit_acceptance(rows: Sequence[Measurement], calib: Calibration) -> float | 
 
     def loss(a: float) -> float:
         sp = SimPredictor(calib=calib, acceptance=a)
-        total, n = 0.0, 0
+        logs: list[float] = []
         for row in spec:
             pred = sp.predict(row)
             if not isinstance(pred, RowPrediction):
@@ -184,10 +184,8 @@ def _fit_acceptance(rows: Sequence[Measurement], calib: Calibration) -> float | 
             for m in MTP_FAMILIES:
                 meas, band = getattr(row, m), pred.values.get(m)
                 if meas and band is not None:
-                    r = math.log(band.value / meas) / SOFT_L1_SCALE
-                    total += 2.0 * SOFT_L1_SCALE**2 * (math.sqrt(1.0 + r * r) - 1.0)
-                    n += 1
-        return total / n if n else math.inf
+                    logs.append(math.log(band.value / meas))
+        return float(np.mean(_soft_l1(np.array(logs)) ** 2)) if logs else math.inf
 
     res = minimize_scalar(loss, bounds=ACCEPTANCE_BOUNDS, method="bounded", options={"xatol": 0.02})
     return float(res.x)
@@ -203,14 +201,8 @@ def fit_sim_calibration(rows: Sequence[Measurement], *, base: Calibration | None
     fitted_on = (f"{len(prep.ok_indices())} rows of {len({r.group_key for r in todo})} source x hardware x "
                  f"model groups, {_dt.date.today().isoformat()} (kernels: throughput, TPOT and TTFT, analytic; "
                  f"front end: simulated TTFT; MTP acceptance: simulated TPOT and throughput)")
-    fitted = Calibration(
-        SOURCE, c.as_of, c.entries, {k: f.fixed_s for k, f in fe.items()}, fitted_on, {},
-        ttft_per_inflight={k: f.per_inflight_s for k, f in fe.items() if f.per_inflight_s > 0.0},
-        ttft_per_prompt_token={k: f.per_prompt_token_s for k, f in fe.items() if f.per_prompt_token_s > 0.0},
-        ttft_per_step={k: f.per_step for k, f in fe.items() if f.per_step > 0.0},
-        ttft_per_step_per_token={k: f.per_step_per_token for k, f in fe.items() if f.per_step_per_token > 0.0},
-        mtp_acceptance=c.mtp_acceptance,
-    )
+    fitted = Calibration(SOURCE, c.as_of, c.entries, {}, fitted_on, {},
+                         mtp_acceptance=c.mtp_acceptance).with_front_ends(fe)
     return replace(fitted, mtp_acceptance=_fit_acceptance(todo, fitted), _memo={})
 
 

@@ -13,7 +13,7 @@ the entry that matches with the most specific fields wins (ties: the later entry
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -269,6 +269,20 @@ class Calibration:
                                 self.ttft_per_prompt_token.get(k, 0.0), self.ttft_per_step.get(k, 0.0),
                                 self.ttft_per_step_per_token.get(k, 0.0))
         return FrontEnd(0.0, 0.0)
+
+    def with_front_ends(self, front_ends: dict[str, FrontEnd]) -> Calibration:
+        """This table with its front ends replaced by ``front_ends`` (by the keys
+        :meth:`front_end` looks up; an empty dict leaves no front end anywhere)."""
+        fe = front_ends
+        return replace(
+            self,
+            ttft_overhead={k: f.fixed_s for k, f in fe.items()},
+            ttft_per_inflight={k: f.per_inflight_s for k, f in fe.items() if f.per_inflight_s > 0.0},
+            ttft_per_prompt_token={k: f.per_prompt_token_s for k, f in fe.items() if f.per_prompt_token_s > 0.0},
+            ttft_per_step={k: f.per_step for k, f in fe.items() if f.per_step > 0.0},
+            ttft_per_step_per_token={k: f.per_step_per_token for k, f in fe.items() if f.per_step_per_token > 0.0},
+            _memo={},
+        )
 
     def band(self, predictor: str, metric: str) -> tuple[float, float]:
         """Error band of a prediction as factors (lo, hi): the 10th and 90th percentiles of
