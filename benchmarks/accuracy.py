@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,9 @@ def markdown(cv: ValidationResult, calib: Calibration, analytic: ValidationResul
         "arrivals; offline rows and closed-loop rows without a stated length distribution use "
         "the analytic steady state. Rows served with multi-token prediction (MTP) are simulated "
         "with speculative decoding: their recipe's draft tokens per step, accepted at the rate "
-        f"the fit finds on the other folds' MTP rows (all rows: {calib.mtp_acceptance or 0:.2f}).",
+        f"the fit finds on the other folds' MTP rows (all rows: {calib.mtp_acceptance or 0:.2f}). "
+        "aiconfigurator rows that copy an InferenceX run of an MTP-only container image count as "
+        "MTP rows (`hierro.accuracy.predictor.INFERENCEX_MTP_RUNS`, sourced there).",
         "",
         *_table("metric", {m: s["all"] for m, s in summary.items()}),
         "",
@@ -127,10 +130,24 @@ def markdown(cv: ValidationResult, calib: Calibration, analytic: ValidationResul
                 "| metric | q10 | q90 |", "|---|---:|---:|"]
         out += [f"| {m} | {q[0]:.2f} | {q[1]:.2f} |" for m, q in bands.items()]
         out += [""]
-    out += ["## Skipped", "", "| reason | count |", "|---|---:|"]
-    out += [f"| {r.replace('|', '/')} | {n} |" for r, n in cv.skip_counts().items()]
+    out += ["## Skipped", "",
+            "Reasons that differ only in their numbers share a line, shown by their first example.", "",
+            "| reason | count |", "|---|---:|"]
+    out += [f"| {r.replace('|', '/')} | {n} |" for r, n in _grouped_reasons(cv.skip_counts()).items()]
     out += ["", "![predicted vs measured](docs/accuracy.png)", ""]
     return "\n".join(out)
+
+
+def _grouped_reasons(counts: dict[str, int]) -> dict[str, int]:
+    """Skip reasons that differ only in their figures (GB short, KV per sequence) as one line,
+    keyed by the first example, most frequent first."""
+    first: dict[str, str] = {}
+    total: dict[str, int] = {}
+    for reason, n in counts.items():
+        key = re.sub(r"\d+(\.\d+)?", "#", reason)
+        first.setdefault(key, reason)
+        total[key] = total.get(key, 0) + n
+    return {first[k]: n for k, n in sorted(total.items(), key=lambda kv: -kv[1])}
 
 
 def plot(cv: ValidationResult, path: Path) -> None:

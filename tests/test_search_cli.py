@@ -54,9 +54,9 @@ def _invoke(*args: str) -> dict[str, object]:
 
 def test_diurnal_demand_sizes_the_peak_and_reports_the_day() -> None:
     # enough load for more than one replica at the peak, so that the trough can hold fewer
-    d = _invoke("--model", "llama-3.1-8b", "--isl", "2048", "--osl", "256", "--qps", "60", "--peak-to-mean", "1.8",
+    d = _invoke("--model", "llama-3.1-8b", "--isl", "2048", "--osl", "256", "--qps", "120", "--peak-to-mean", "1.8",
                 "--peak-hour", "9", "--slo", "ttft_p99=1.5s", "--slo", "tpot_p99=50ms", *SMALL)
-    assert d["peak_req_s"] == pytest.approx(60.0)
+    assert d["peak_req_s"] == pytest.approx(120.0)
     demand = d["demand"]
     assert isinstance(demand, dict) and demand["kind"] == "curve" and len(demand["curve_req_s"]) == 24
     f = d["fleet_over_curve"]

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
 
 from hierro.accuracy import RowPrediction, Skip, load_measurements, unique, validate
-from hierro.accuracy.predictor import EstimatePredictor, mtp_draft_tokens
+from hierro.accuracy.predictor import (
+    INFERENCEX_MTP_RUNS,
+    EstimatePredictor,
+    is_mtp,
+    mtp_draft_tokens,
+)
 from hierro.accuracy.simfit import _front_ends
 from hierro.accuracy.simpredict import SimPredictor, benchmark_workload_lengths
 from hierro.perf import FrontEnd, starting_calibration
@@ -92,6 +98,26 @@ def test_mtp_rows_speed_decoding_by_the_acceptance_and_need_one() -> None:
     agg = _first(lambda r: r.mode == "aggregated" and r.load_kind == "concurrency" and r.length_dist)
     skipped = EstimatePredictor(calib).predict(dataclasses.replace(agg, id=agg.id + "-mtp"))  # type: ignore[attr-defined, type-var]
     assert isinstance(skipped, Skip) and "MTP" in skipped.reason
+
+
+def test_aiconfigurator_copies_of_mtp_only_inferencex_runs_are_mtp() -> None:
+    """aiconfigurator's silicon rows drop InferenceX's config name: a row whose image and run date
+    belong only to InferenceX's MTP configs is an MTP row; the same image outside those dates, or
+    another image on the same day, is not. The labelled InferenceX rows agree with the table."""
+    aic = _first(lambda r: r.source_kind == "aiconfigurator_silicon" and r.hardware == "b200"
+                 and r.model == "deepseek-r1" and "release:1.2.0rc6.post3" in r.notes)
+    assert is_mtp(aic)  # type: ignore[arg-type]
+    before = dataclasses.replace(aic, notes=aic.notes.replace("measured=2026-02-0", "measured=2026-01-2"))  # type: ignore[attr-defined, type-var]
+    assert "measured=2026-01-2" in before.notes and not is_mtp(before)
+    stp = dataclasses.replace(aic, notes=aic.notes.replace("rc6.post3", "rc6.post2"))  # type: ignore[attr-defined, type-var]
+    assert not is_mtp(stp)
+    elsewhere = dataclasses.replace(aic, hardware="h200-sxm")  # type: ignore[type-var]
+    assert not is_mtp(elsewhere)
+    for run in INFERENCEX_MTP_RUNS:
+        labelled = [r for r in ROWS if r.source_kind == "inferencemax" and r.hardware == run.hardware
+                    and run.image in r.notes.replace("#", "/")]
+        inside = [r for r in labelled if run.first <= re.search(r"run (\S+)", r.notes).group(1) <= run.last]  # type: ignore[union-attr]
+        assert inside and all(is_mtp(r) for r in inside)
 
 
 def test_static_batch_rows_run_as_one_wave() -> None:

@@ -7,6 +7,7 @@ metrics with :func:`~hierro.perf.estimate`. Rows it cannot model are skipped wit
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from hierro.accuracy.measurements import Measurement
@@ -23,7 +24,17 @@ from hierro.perf import (
 from hierro.specs import Plan, get_accelerator, get_model, resolve_model_id
 from hierro.units import to_ms
 
-__all__ = ["BENCHMARK_WAVES", "EstimatePredictor", "banded", "row_lengths", "row_plan"]
+__all__ = [
+    "BENCHMARK_WAVES",
+    "INFERENCEX_MTP_RUNS",
+    "EstimatePredictor",
+    "InferenceXMtpRuns",
+    "banded",
+    "is_mtp",
+    "mtp_draft_tokens",
+    "row_lengths",
+    "row_plan",
+]
 
 BENCHMARK_WAVES = 10.0
 """Closed-loop rows come from serving benchmarks run with ``--num-prompts 10 x concurrency``
@@ -60,9 +71,54 @@ def row_plan(row: Measurement) -> Plan:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class InferenceXMtpRuns:
+    """InferenceX runs of one container image that only its MTP configs made: aiconfigurator's
+    silicon rows copy InferenceX runs but drop the config name, so the image and run date are
+    what tells their speculative decoding apart."""
+
+    hardware: str
+    image: str
+    first: str
+    last: str
+    source: str
+
+
+INFERENCEX_MTP_RUNS = (
+    InferenceXMtpRuns(
+        "b200", "tensorrt-llm/release:1.2.0rc6.post3", "2026-02-05", "2026-05-17",
+        "SemiAnalysisAI/InferenceX perf-changelog.yaml, PR #642 (2026-02-05): dsr1-fp4-b200-trt-mtp "
+        "moves to release:1.2.0rc6.post3; PRs #1488/#1489 (2026-05-18): dsr1-fp4/fp8-b200-trt were on "
+        "1.2.0rc6.post2 and the -trt-mtp configs on 1.2.0rc6.post3 until both moved to 1.3.0rc14",
+    ),
+    InferenceXMtpRuns(
+        "b200", "tensorrt-llm/release:1.1.0rc2.post2", "2026-01-14", "2026-01-14",
+        "InferenceX run 21012094241 (2026-01-14): its B200 TRT-LLM DeepSeek-R1 rows in the bundled "
+        "set are MTP runs (spec_decoding=mtp); the standard configs last ran on this image on "
+        "2025-12-15 and moved to 1.2.0rc6.post2 in PR #594 (2026-01-28)",
+    ),
+)
+"""The known MTP-only InferenceX runs of a DeepSeek model, by image and run date."""
+
+_IMAGE = re.compile(r"image=([^;\"]+)")
+_MEASURED = re.compile(r"measured=(\d{4}-\d{2}-\d{2})")
+
+
 def is_mtp(row: Measurement) -> bool:
-    """Whether a row was served with multi-token-prediction speculative decoding."""
-    return "-mtp" in row.id or "spec_decoding=mtp" in row.notes or "mtp" in row.notes.lower().split(";")[0]
+    """Whether a row was served with multi-token-prediction speculative decoding: said so by its
+    id or notes, or an aiconfigurator copy of an MTP-only InferenceX run (``INFERENCEX_MTP_RUNS``)."""
+    if "-mtp" in row.id or "spec_decoding=mtp" in row.notes or "mtp" in row.notes.lower().split(";")[0]:
+        return True
+    if row.source_kind != "aiconfigurator_silicon" or not row.model.startswith("deepseek"):
+        return False
+    image, measured = _IMAGE.search(row.notes), _MEASURED.search(row.notes)
+    if image is None or measured is None:
+        return False
+    tag, day = image.group(1).replace("#", "/"), measured.group(1)
+    return any(
+        r.hardware == row.hardware and tag.endswith(r.image) and r.first <= day <= r.last
+        for r in INFERENCEX_MTP_RUNS
+    )
 
 
 def mtp_draft_tokens(row: Measurement) -> int:
