@@ -3,9 +3,10 @@
 Parameters (few, shared across models; each is written as one or more
 :class:`~hierro.perf.EfficiencyEntry` rows that override the base calibration):
 
-* per accelerator family ``h``: dense GEMM compute efficiency ``e_c[h]``, HBM efficiency
-  ``e_m[h]`` (shared by the ``gemm``, ``moe`` and ``attn_decode`` op classes) and MoE compute
-  efficiency ``e_moe[h]``;
+* per accelerator family ``h``: dense GEMM compute efficiency ``e_c[h]`` (BF16 and the other
+  16-bit formats) and, apart, ``e_c[h, fp8]`` and ``e_c[h, fp4]`` for the 8- and 4-bit tensor-core
+  GEMMs; HBM efficiency ``e_m[h]`` (shared by the ``gemm`` and ``attn_decode`` op classes) and
+  MoE compute efficiency ``e_moe[h]``;
 * per framework family ``w`` (vllm, sglang, trtllm, atom): the per-step host overhead
   ``t_step[w]`` and the per-request overhead before the first token ``t_req[w]``;
 * global: attention-prefill compute efficiency, all-reduce link efficiency and latency,
@@ -71,6 +72,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 HW_FAMILIES = ("hopper", "blackwell", "blackwell-ultra", "cdna3", "cdna4", "ampere", "ada")
 FW_FAMILIES = ("vllm", "sglang", "trtllm", "atom")
 MOE_WEIGHT_DTYPES = ("bf16", "fp8", "fp4", "int4")
+LOW_PRECISION_GEMM_DTYPES = ("fp8", "fp4")
+"""GEMM formats with a compute efficiency of their own per accelerator family."""
 SOFT_L1_SCALE = 0.1
 PRIOR_WEIGHT = 1e-3
 EFF_MIN = 0.2
@@ -140,6 +143,13 @@ def parameters() -> tuple[Param, ...]:
         out.append(Param(f"{h}.gemm.compute", "compute", ((h, "*", "gemm"),)))
         out.append(Param(f"{h}.memory", "memory", ((h, "*", "gemm"), (h, "*", "attn_decode"))))
         out.append(Param(f"{h}.moe.compute", "compute", ((h, "*", "moe"),)))
+        # A low-precision GEMM reaches a different fraction of its own (2x or 4x higher) peak
+        # than a BF16 one: the per-block scales are applied in the main loop (FP8 block scaling
+        # promotes partial sums to FP32 every few k-steps on Hopper, NVFP4/MXFP4 micro-block
+        # scales on Blackwell) and the operands arrive quantised by a separate kernel. Fitted
+        # where the family has rows in the format; otherwise the family's one value stands.
+        for dt in LOW_PRECISION_GEMM_DTYPES:
+            out.append(Param(f"{h}.gemm.compute.{dt}", "compute", ((h, "*", "gemm", dt),)))
     # A fused MoE kernel streams many small expert matrices with their quantisation scales
     # (block-scaled FP8, NVFP4/MXFP4 micro-blocks, group-wise INT4 dequantised in the kernel):
     # the fraction of HBM bandwidth it reaches depends on the weight format more than on the
