@@ -24,8 +24,8 @@ from hierro.accuracy.fit import Param, crossval_report, fit_prepared
 from hierro.accuracy.measurements import Measurement
 from hierro.accuracy.predictor import EstimatePredictor
 from hierro.accuracy.validate import RowPrediction, Skip
-from hierro.perf import Calibration, EfficiencyEntry, StepModel, starting_calibration
-from hierro.specs import get_accelerator, get_model
+from hierro.perf import Calibration, EfficiencyEntry, StepModel, StepShape, starting_calibration
+from hierro.specs import Plan, get_accelerator, get_model
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +214,23 @@ def test_error_bands_from_the_calibration_reach_estimates_and_predictions() -> N
     assert isinstance(pred, RowPrediction)
     b = pred.values["tpot_mean_ms"]
     assert b.lo == pytest.approx(0.8 * b.value) and b.hi == pytest.approx(1.3 * b.value)
+
+
+def test_low_precision_gemms_have_their_own_compute_efficiency() -> None:
+    """Each accelerator family's FP8 and FP4 GEMMs are fitted apart from its BF16 ones: the
+    parameter's entry governs the step model's FP8 GEMMs and leaves the BF16 ones alone."""
+    names = {p.name for p in fitmod.parameters()}
+    for fam in fitmod.HW_FAMILIES:
+        assert {f"{fam}.gemm.compute", f"{fam}.gemm.compute.fp8", f"{fam}.gemm.compute.fp4"} <= names
+    p8 = next(p for p in fitmod.parameters() if p.name == "hopper.gemm.compute.fp8")
+    base = starting_calibration()
+    slow = dataclasses.replace(base, entries=(*base.entries, *p8.entries(0.3)), _memo={})
+    assert slow.compute("hopper", "vllm", "gemm", "fp8") == pytest.approx(0.3)
+    assert slow.compute("hopper", "vllm", "gemm", "bf16") == base.compute("hopper", "vllm", "gemm", "bf16")
+    model, accel = get_model("llama-3.1-8b"), get_accelerator("h100-sxm")
+    shape = StepShape(prefill_tokens=4096.0, prefill_seqs=1.0)
+    for dtype, moves in (("fp8", True), ("bf16", False)):
+        plan = Plan(tp=1, weight_dtype=dtype, kv_dtype=dtype, act_dtype=dtype)
+        t0 = float(StepModel(model, accel, plan, "vllm", base).time(shape))
+        t1 = float(StepModel(model, accel, plan, "vllm", slow).time(shape))
+        assert (t1 > 1.05 * t0) is moves
