@@ -32,6 +32,7 @@ from hierro.accuracy import ValidationResult, load_measurements
 from hierro.accuracy.fit import crossval_report
 from hierro.accuracy.predictor import is_mtp
 from hierro.accuracy.simfit import crossval_sim_report
+from hierro.accuracy.stats import error_stats
 from hierro.perf import Calibration
 from hierro.perf.efficiency import dump_calibration
 
@@ -72,10 +73,11 @@ def _subset_lines(cv: ValidationResult, ids: set[str]) -> list[str]:
     lines = ["| metric | rows | n | median APE | p90 APE | bias |", "|---|---|---:|---:|---:|---:|"]
     for m in HEADLINE:
         for label, inside in (("speculative (MTP)", True), ("the others", False)):
-            err = np.array([p.predicted / p.measured - 1.0 for p in cv.points_of(m) if (p.id in ids) == inside])
-            if len(err):
-                lines.append(f"| {m} | {label} | {len(err)} | {_pct(float(np.median(np.abs(err))))} | "
-                             f"{_pct(float(np.quantile(np.abs(err), 0.9)))} | {_pct(float(np.median(err)))} |")
+            pts = [p for p in cv.points_of(m) if (p.id in ids) == inside]
+            if pts:
+                s = error_stats([p.measured for p in pts], [p.predicted for p in pts])
+                lines.append(f"| {m} | {label} | {s.n} | {_pct(s.median_ape)} | {_pct(s.p90_ape)} | "
+                             f"{_pct(s.median_signed)} |")
     return lines
 
 

@@ -206,7 +206,9 @@ def _calibration(base: Calibration, params: Sequence[Param], values: Sequence[fl
             per_inflight[p.patterns[0][1]] = v
         elif p.attr == "ttft_l":
             per_token[p.patterns[0][1]] = v
-    return Calibration(
+    # what this stage does not fit (the front end's engine steps, the MTP acceptance) carries over
+    return replace(
+        base,
         source=f"hierro fit on published measurements (base: {base.source})",
         as_of=_dt.date.today().isoformat(),
         entries=tuple(entries),
@@ -215,9 +217,7 @@ def _calibration(base: Calibration, params: Sequence[Param], values: Sequence[fl
         error=dict(error),
         ttft_per_inflight=per_inflight,
         ttft_per_prompt_token=per_token,
-        ttft_per_step=dict(base.ttft_per_step),
-        ttft_per_step_per_token=dict(base.ttft_per_step_per_token),
-        mtp_acceptance=base.mtp_acceptance,
+        _memo={},
     )
 
 
