@@ -115,6 +115,7 @@ TRUTH = {
     "vllm.step_overhead": 4.0e-3,
     "trtllm.request_overhead": 0.04,
     "vllm.request_overhead": 0.06,
+    "trtllm.kernel.latency": 7e-6,
 }
 
 
@@ -234,3 +235,27 @@ def test_low_precision_gemms_have_their_own_compute_efficiency() -> None:
         t0 = float(StepModel(model, accel, plan, "vllm", base).time(shape))
         t1 = float(StepModel(model, accel, plan, "vllm", slow).time(shape))
         assert (t1 > 1.05 * t0) is moves
+
+
+@pytest.mark.parametrize(("kind", "op_class", "per_layer"), [("allreduce", "allreduce", 2), ("kernel", "gemm", 4)])
+def test_each_engine_family_has_its_own_latencies(kind: str, op_class: str, per_layer: int) -> None:
+    """The latency of one all-reduce call and the fixed time of one GEMM or attention op are
+    fitted per engine family (each ships its own small-message all-reduce kernels and fuses
+    its own ops): TensorRT-LLM's entry prices every TensorRT-LLM stack (Dynamo and Triton
+    included) and leaves vLLM's at the global value."""
+    names = {p.name for p in fitmod.parameters()}
+    assert {f"{w}.{kind}.latency" for w in fitmod.FW_FAMILIES} <= names
+    assert f"{kind}.latency" in names  # fallback for other engines
+    par = next(p for p in fitmod.parameters() if p.name == f"trtllm.{kind}.latency")
+    base = starting_calibration()
+    slow = dataclasses.replace(base, entries=(*base.entries, *par.entries(40e-6)), _memo={})
+    assert slow.latency("hopper", "trtllm", op_class) == pytest.approx(40e-6)
+    assert slow.latency("hopper", "vllm", op_class) == base.latency("hopper", "vllm", op_class)
+    model, accel = get_model("llama-3.1-8b"), get_accelerator("h100-sxm")
+    shape = StepShape(decode_seqs=8.0, decode_ctx=1024.0)
+    plan = Plan(tp=8)
+    for framework, moves in (("trtllm", True), ("dynamo-trtllm", True), ("vllm", False)):
+        t0 = float(StepModel(model, accel, plan, framework, base).time(shape))
+        t1 = float(StepModel(model, accel, plan, framework, slow).time(shape))
+        # at least `per_layer` such ops per layer, 32 layers, each 40 - 4 or 8 us slower
+        assert (t1 > t0 + 32 * per_layer * 30e-6) is moves

@@ -138,3 +138,29 @@ def test_dp_attention_multiplies_sequences_not_kv_per_rank() -> None:
     dp_mem = memory_breakdown(arch, accel, dp_plan, context=2048)
     assert dp_mem.kv_bytes_per_seq == pytest.approx(tp_mem.kv_bytes_per_seq, rel=1e-12)
     assert dp_mem.max_seqs > tp_mem.max_seqs
+
+
+def test_trtllm_sizes_kv_from_the_memory_left_free() -> None:
+    """TensorRT-LLM's ``free_gpu_memory_fraction`` (0.9) is a share of what the weights and
+    workspace leave; vLLM's ``gpu_memory_utilization`` a share of the whole device. With
+    Llama-3.1-70B in FP8 on one 80 GB H100 the weights nearly fill the device, so the first rule
+    keeps several times the KV of the second (the TensorRT-LLM perf overview runs this layout)."""
+    from hierro.perf import kv_of_free_memory
+
+    arch, h100 = get_model("llama-3.1-70b"), get_accelerator("h100-sxm")
+    plan = Plan(weight_dtype="fp8", kv_dtype="fp8")
+    total = memory_breakdown(arch, h100, plan, context=2048)
+    free = memory_breakdown(arch, h100, plan, context=2048, of_free=kv_of_free_memory("trtllm"))
+    left = h100.hbm_bytes - free.weights_bytes - free.workspace_bytes
+    assert free.kv_budget_bytes == pytest.approx(0.9 * left)
+    assert total.kv_budget_bytes == pytest.approx(0.9 * h100.hbm_bytes - total.weights_bytes - total.workspace_bytes)
+    assert free.max_seqs > 3 * total.max_seqs
+    # the rule follows the engine family, whatever orchestrates it
+    assert kv_of_free_memory("dynamo-trtllm") and kv_of_free_memory("triton-trtllm")
+    assert not kv_of_free_memory("vllm") and not kv_of_free_memory("sglang")
+    # 0.9 (H - W) >= 0.9 H - W: the free-share rule never holds less, and where memory is
+    # plentiful both leave room
+    small = get_model("llama-3.1-8b")
+    a = memory_breakdown(small, h100, plan, context=2048)
+    b = memory_breakdown(small, h100, plan, context=2048, of_free=True)
+    assert b.max_seqs >= a.max_seqs > 0

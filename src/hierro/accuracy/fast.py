@@ -44,7 +44,7 @@ from hierro.perf import (
     estimate_arrays,
     framework_family,
 )
-from hierro.perf.efficiency import FRONT_END_BUDGET
+from hierro.perf.efficiency import FRONT_END_BUDGET, kv_of_free_memory
 from hierro.perf.estimate import (
     DEFAULT_MAX_BATCHED_TOKENS,
     batch_caps,
@@ -326,7 +326,8 @@ def prepare(rows: Sequence[Measurement]) -> Prepared:
             if x_in < 1 or x_out < 1:
                 raise HierroError(f"isl and osl must be >= 1 token, got isl={x_in}, osl={x_out}")
             mem = memory_breakdown(model, accel, plan, context=x_in + x_out, mem_fraction=0.9,
-                                   max_batched_tokens=DEFAULT_MAX_BATCHED_TOKENS)
+                                   max_batched_tokens=DEFAULT_MAX_BATCHED_TOKENS,
+                                   of_free=kv_of_free_memory(row.framework))
             check_fits(mem, what=f"{model.id} {plan.weight_dtype} on {plan.devices}x {accel.id} ({plan.label()})")
         except HierroError as err:
             skips[i] = f"cannot model: {err}"

@@ -8,9 +8,12 @@ Parameters (few, shared across models; each is written as one or more
   GEMMs; HBM efficiency ``e_m[h]`` (shared by the ``gemm`` and ``attn_decode`` op classes) and
   MoE compute efficiency ``e_moe[h]``;
 * per framework family ``w`` (vllm, sglang, trtllm, atom): the per-step host overhead
-  ``t_step[w]`` and the per-request overhead before the first token ``t_req[w]``;
-* global: attention-prefill compute efficiency, all-reduce link efficiency and latency,
-  all-to-all link efficiency.
+  ``t_step[w]``, the per-request overhead before the first token ``t_req[w]``, the fixed time
+  of one GEMM or attention op ``t_k[w]`` (launch, pipeline fill and last-wave tail; how many
+  kernels an op takes depends on the engine's fusions) and the latency of one all-reduce call
+  ``t_ar[w]`` (each engine ships its own small-message all-reduce kernels);
+* global: attention-prefill compute efficiency, all-reduce link efficiency, all-to-all link
+  efficiency, and fallback kernel and all-reduce latencies for other engines.
 
 Only parameters that some training row's ops look up are fitted; the others keep the base
 values. Load and lengths enter only through the model: there is no per-row or per-model term.
@@ -163,8 +166,26 @@ def parameters() -> tuple[Param, ...]:
         out.append(Param(f"{w}.per_prompt_token", "ttft_l", (("*", w, "*"),)))
         out.append(Param(f"{w}.host_per_seq", "latency_s", (("*", w, "host"),)))
     out.append(Param("attn_prefill.compute", "compute", (("*", "*", "attn_prefill"),)))
+    # Every GEMM and attention op pays a fixed time besides its roofline time: the kernel
+    # launch (small under CUDA/HIP graphs), the prologue that fills the tensor-core pipeline and
+    # the tail of the last wave of thread blocks. Decode steps are hundreds of short kernels, so
+    # this floor sets a small batch's step time as much as the weight bytes do. How many kernels
+    # an op of the step model takes depends on the engine's fusions (TensorRT-LLM fuses the
+    # norms, RoPE and quantisation into its GEMMs and attention; vLLM through torch.compile),
+    # so it is one number per engine family, the global one standing for other engines.
+    kernel_ops = ("gemm", "attn_decode", "attn_prefill")
+    out.append(Param("kernel.latency", "latency_s", tuple(("*", "*", op) for op in kernel_ops)))
+    for w in FW_FAMILIES:
+        out.append(Param(f"{w}.kernel.latency", "latency_s", tuple(("*", w, op) for op in kernel_ops)))
     out.append(Param("allreduce.link", "memory", (("*", "*", "allreduce"),)))
     out.append(Param("allreduce.latency", "latency_s", (("*", "*", "allreduce"),)))
+    # The small all-reduces of decode are latency-bound, and each engine ships its own kernels
+    # for them (TensorRT-LLM's one-/two-shot AllReduce fused with the next RMSNorm, vLLM's
+    # CUDA-IPC custom all-reduce, SGLang's custom or FlashInfer-fused one, AITER's on ROCm),
+    # so the per-call latency is one number per engine family; the global one above stands for
+    # engines without tensor-parallel rows.
+    for w in FW_FAMILIES:
+        out.append(Param(f"{w}.allreduce.latency", "latency_s", (("*", w, "allreduce"),)))
     out.append(Param("alltoall.link", "memory", (("*", "*", "alltoall"),)))
     return tuple(out)
 

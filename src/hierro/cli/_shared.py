@@ -73,7 +73,8 @@ DpAttentionOpt = Annotated[bool, typer.Option("--dp-attention", help="data-paral
 DtypeOpt = Annotated[Dtype, typer.Option(help="weight and GEMM precision")]
 KvDtypeOpt = Annotated[Dtype | None, typer.Option(help="KV-cache precision (default: bf16, fp8 with fp8/fp4 weights)")]
 FrameworkOpt = Annotated[str, typer.Option(help="serving engine: vllm, sglang, trtllm")]
-MemFractionOpt = Annotated[float, typer.Option(help="share of HBM the engine may use")]
+MemFractionOpt = Annotated[float, typer.Option(
+    help="share of HBM the engine may use (TensorRT-LLM: share of what the weights and workspace leave free)")]
 
 
 def make_plan(tp: int, pp: int, ep: int, dp_attention: bool, dtype: Dtype, kv_dtype: Dtype | None) -> Plan:

@@ -8,6 +8,7 @@ from hierro.perf.efficiency import (
     default_calibration,
     dump_calibration,
     framework_family,
+    kv_of_free_memory,
     load_calibration,
     starting_calibration,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "estimate",
     "estimate_arrays",
     "framework_family",
+    "kv_of_free_memory",
     "load_calibration",
     "op_time",
     "starting_calibration",

@@ -35,6 +35,7 @@ __all__ = [
     "default_calibration",
     "dump_calibration",
     "framework_family",
+    "kv_of_free_memory",
     "load_calibration",
     "starting_calibration",
 ]
@@ -65,6 +66,13 @@ FRAMEWORK_FAMILIES: dict[str, str] = {
 def framework_family(framework: str) -> str:
     """The engine family of a framework name (unknown names stand for themselves)."""
     return FRAMEWORK_FAMILIES.get(framework.lower(), framework.lower())
+
+
+def kv_of_free_memory(framework: str) -> bool:
+    """Whether the engine sizes its KV pool as a share of the memory left free after the weights
+    and workspace (TensorRT-LLM's ``free_gpu_memory_fraction``) rather than of the whole device
+    (vLLM, SGLang): see :mod:`hierro.specs.memory`."""
+    return framework_family(framework) == "trtllm"
 
 
 class EfficiencyEntry(BaseModel):

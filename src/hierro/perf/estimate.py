@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hierro.errors import HierroError
+from hierro.perf.efficiency import kv_of_free_memory
 from hierro.perf.ops import StepShape
 from hierro.perf.step import StepCost, StepModel
 from hierro.specs import MemoryBreakdown, Plan, check_fits, memory_breakdown
@@ -364,7 +365,7 @@ def estimate(
         raise HierroError("concurrency must be >= 1 (or use --offline for maximum throughput)")
     mem = memory_breakdown(
         sm.model, sm.accel, sm.plan, context=isl + osl, mem_fraction=mem_fraction,
-        max_batched_tokens=max_batched_tokens,
+        max_batched_tokens=max_batched_tokens, of_free=kv_of_free_memory(sm.framework),
     )
     check_fits(mem, what=f"{sm.model.id} {sm.plan.weight_dtype} on {sm.plan.devices}x {sm.accel.id} ({sm.plan.label()})")
     n = mem.max_seqs * 4 if offline else int(concurrency or 1)

@@ -22,8 +22,8 @@ Configurations that share a step-cost model (same model, accelerator, plan, engi
 budget) form a :class:`Group`, which the screen prices in one vectorised call.
 
 Pruning, before pricing: divisibility and layout rules (:meth:`Plan.check`), then memory
-(:func:`memory_breakdown` at the context isl + osl must hold weights, workspace and at least one
-sequence). Load points above the memory's sequence cap are left out: they change nothing but
+(:func:`memory_breakdown` at the context isl + osl, by each engine's KV sizing rule, must hold
+weights, workspace and at least one sequence). Load points above the memory's sequence cap are left out: they change nothing but
 the queue in front of a full replica.
 """
 
@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from hierro.errors import HierroError, PlanError
-from hierro.perf import DEFAULT_MAX_SEQS, default_max_seqs
+from hierro.perf import DEFAULT_MAX_SEQS, default_max_seqs, kv_of_free_memory
 from hierro.specs import (
     Accelerator,
     ModelArch,
@@ -239,14 +239,19 @@ def enumerate_space(model: ModelArch, isl: int, osl: int, spec: SearchSpace | No
                         bad_plan += 1
                         continue
                     for mbt in spec.max_batched_tokens:
-                        mem = memory_breakdown(
-                            model, accel, plan, context=isl + osl, mem_fraction=spec.mem_fraction,
-                            max_batched_tokens=mbt,
-                        )
-                        if not mem.fits:
+                        # the KV pool follows each engine's sizing rule (hierro.specs.memory)
+                        mems = {
+                            of_free: memory_breakdown(
+                                model, accel, plan, context=isl + osl, mem_fraction=spec.mem_fraction,
+                                max_batched_tokens=mbt, of_free=of_free,
+                            )
+                            for of_free in {kv_of_free_memory(fw) for fw in spec.frameworks}
+                        }
+                        if not any(m.fits for m in mems.values()):
                             bad_mem += 1
                             continue
-                        groups.extend(Group(gid, plan, fw, mbt, mem.max_seqs) for fw in spec.frameworks)
+                        groups.extend(Group(gid, plan, fw, mbt, mems[kv_of_free_memory(fw)].max_seqs)
+                                      for fw in spec.frameworks if mems[kv_of_free_memory(fw)].fits)
         if len(groups) == before:
             skipped.append((gid, f"{model.id} fits no layout of at most {spec.max_devices} devices"))
     return Space(model, isl, osl, spec, tuple(groups), bad_plan, bad_mem, tuple(skipped))

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hierro.perf import FrontEnd, StepModel, default_max_seqs
+from hierro.perf import FrontEnd, StepModel, default_max_seqs, kv_of_free_memory
 from hierro.sim.engine import ARRIVAL, Engine, SimError
 from hierro.sim.kvcache import KvPool
 from hierro.sim.metrics import RECORD_DTYPE, LogHist, SeriesBuilder, SimResult, Slo, summarize
@@ -117,7 +117,7 @@ def kv_pool_blocks(sm: StepModel, *, mem_fraction: float = 0.9, max_num_batched_
     rank: KV budget per device / :func:`kv_block_bytes`)."""
     mem = memory_breakdown(sm.model, sm.accel, sm.plan, context=KV_BLOCK_TOKENS,
                            mem_fraction=mem_fraction, max_batched_tokens=max_num_batched_tokens,
-                           max_seqs_sampled=min(max_num_seqs, 256))
+                           max_seqs_sampled=min(max_num_seqs, 256), of_free=kv_of_free_memory(sm.framework))
     free = mem.kv_budget_bytes
     return max(int(free // kv_block_bytes(sm)), 0) * sm.plan.attn_dp
 

@@ -1,9 +1,18 @@
 """Memory per device of a plan: weights, KV cache and workspace, and how many sequences fit.
 
-The engines reserve a fraction of HBM (vLLM ``gpu_memory_utilization`` 0.9, SGLang
-``mem_fraction_static`` about 0.85-0.9, TensorRT-LLM ``free_gpu_memory_fraction`` 0.9 of what is
-left after weights); weights and the activation workspace come out of it and the rest holds KV
-blocks (Kwon et al., PagedAttention, SOSP 2023).
+The engines size their KV pool by one of two rules (Kwon et al., PagedAttention, SOSP 2023, for
+the paged pool itself):
+
+* a fraction of the device's total memory (vLLM ``gpu_memory_utilization`` 0.9, SGLang
+  ``mem_fraction_static`` about 0.85-0.9): weights and the activation workspace come out of
+  ``f · HBM`` and the rest holds KV blocks;
+* a fraction of the memory still free once the weights are loaded and the workspace is
+  profiled (TensorRT-LLM ``KvCacheConfig.free_gpu_memory_fraction``, default 0.9: "allocate 90%
+  of free GPU memory for KV cache", TensorRT-LLM docs, *How to Change KV Cache Behavior*):
+  ``f · (HBM - weights - workspace)``.
+
+The two differ most where the weights nearly fill the device: Llama-3.1-70B in FP8 on one
+80 GB H100 keeps about 1 GB for KV under the first rule and about 7 GB under the second.
 """
 
 from __future__ import annotations
@@ -158,11 +167,18 @@ def memory_breakdown(
     mem_fraction: float = DEFAULT_MEM_FRACTION,
     max_batched_tokens: int = 8192,
     max_seqs_sampled: int = 256,
+    of_free: bool = False,
 ) -> MemoryBreakdown:
-    """Weights, workspace and KV of one device, and the sequences of ``context`` that fit."""
-    budget = mem_fraction * accel.hbm_bytes
+    """Weights, workspace and KV of one device, and the sequences of ``context`` that fit.
+
+    ``mem_fraction`` is a share of the whole device, or with ``of_free`` a share of what the
+    weights and workspace leave free (TensorRT-LLM's rule; see the module docstring)."""
     weights = weight_bytes_per_device(model, plan)
     work = _workspace_bytes(model, plan, max_batched_tokens, max_seqs_sampled)
+    if of_free:
+        budget = weights + work + mem_fraction * max(accel.hbm_bytes - weights - work, 0.0)
+    else:
+        budget = mem_fraction * accel.hbm_bytes
     kv_seq = kv_bytes_per_seq(model, plan, max(context, 1.0))
     free = budget - weights - work
     per_rank = int(free // kv_seq) if free > 0 and kv_seq > 0 else 0
