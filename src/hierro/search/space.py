@@ -23,8 +23,8 @@ budget) form a :class:`Group`, which the screen prices in one vectorised call.
 
 Pruning, before pricing: divisibility and layout rules (:meth:`Plan.check`), then memory
 (:func:`memory_breakdown` at the context isl + osl, by each engine's KV sizing rule, must hold
-weights, workspace and at least one sequence). Load points above the memory's sequence cap are left out: they change nothing but
-the queue in front of a full replica.
+weights, workspace and at least one sequence). Load points above the memory's sequence cap are
+left out: they change nothing but the queue in front of a full replica.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ the paged pool itself):
   ``f · (HBM - weights - workspace)``.
 
 The two differ most where the weights nearly fill the device: Llama-3.1-70B in FP8 on one
-80 GB H100 keeps about 1 GB for KV under the first rule and about 7 GB under the second.
+80 GB H100 keeps about 1.4 GB for KV under the first rule and about 9 GB under the second.
 """
 
 from __future__ import annotations
