@@ -164,3 +164,18 @@ def test_trtllm_sizes_kv_from_the_memory_left_free() -> None:
     a = memory_breakdown(small, h100, plan, context=2048)
     b = memory_breakdown(small, h100, plan, context=2048, of_free=True)
     assert b.max_seqs >= a.max_seqs > 0
+
+
+def test_engines_kv_rule_reaches_the_estimate_and_the_simulator() -> None:
+    """The same layout holds more sequences under TensorRT-LLM than under vLLM where the weights
+    nearly fill the device, in the steady-state estimate and in the simulator's KV pool."""
+    from hierro.perf import StepModel, estimate
+    from hierro.sim.cluster import kv_pool_blocks
+
+    arch, h100 = get_model("llama-3.1-70b"), get_accelerator("h100-sxm")
+    plan = Plan(weight_dtype="fp8", kv_dtype="fp8")
+    est = {fw: estimate(StepModel(arch, h100, plan, fw), isl=128, osl=2048, offline=True) for fw in ("vllm", "trtllm")}
+    assert est["trtllm"].memory.max_seqs > 3 * est["vllm"].memory.max_seqs
+    assert est["trtllm"].out_tok_s > 2 * est["vllm"].out_tok_s
+    blocks = {fw: kv_pool_blocks(StepModel(arch, h100, plan, fw)) for fw in ("vllm", "trtllm", "sglang")}
+    assert blocks["trtllm"] > 3 * blocks["vllm"] and blocks["sglang"] == blocks["vllm"]
