@@ -221,6 +221,8 @@ def enumerate_space(model: ModelArch, isl: int, osl: int, spec: SearchSpace | No
     groups: list[Group] = []
     bad_plan = bad_mem = 0
     skipped: list[tuple[str, str]] = []
+    # the KV pool follows each engine's sizing rule (hierro.specs.memory)
+    of_free = {fw: kv_of_free_memory(fw) for fw in spec.frameworks}
     for gid in _gpu_ids(model, spec):
         accel = get_accelerator(gid)
         wdts = native_dtypes(accel, spec.weight_dtypes)
@@ -239,19 +241,18 @@ def enumerate_space(model: ModelArch, isl: int, osl: int, spec: SearchSpace | No
                         bad_plan += 1
                         continue
                     for mbt in spec.max_batched_tokens:
-                        # the KV pool follows each engine's sizing rule (hierro.specs.memory)
                         mems = {
-                            of_free: memory_breakdown(
+                            rule: memory_breakdown(
                                 model, accel, plan, context=isl + osl, mem_fraction=spec.mem_fraction,
-                                max_batched_tokens=mbt, of_free=of_free,
+                                max_batched_tokens=mbt, of_free=rule,
                             )
-                            for of_free in {kv_of_free_memory(fw) for fw in spec.frameworks}
+                            for rule in set(of_free.values())
                         }
                         if not any(m.fits for m in mems.values()):
                             bad_mem += 1
                             continue
-                        groups.extend(Group(gid, plan, fw, mbt, mems[kv_of_free_memory(fw)].max_seqs)
-                                      for fw in spec.frameworks if mems[kv_of_free_memory(fw)].fits)
+                        groups.extend(Group(gid, plan, fw, mbt, mems[of_free[fw]].max_seqs)
+                                      for fw in spec.frameworks if mems[of_free[fw]].fits)
         if len(groups) == before:
             skipped.append((gid, f"{model.id} fits no layout of at most {spec.max_devices} devices"))
     return Space(model, isl, osl, spec, tuple(groups), bad_plan, bad_mem, tuple(skipped))
