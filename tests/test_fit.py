@@ -59,16 +59,20 @@ def test_fast_predictor_equals_slow_predictor(rows: tuple[Measurement, ...], pre
 
 
 def test_surrogate_step_times_equal_step_model(prep: Prepared) -> None:
-    """The precomputed op table prices both step shapes exactly as StepModel.time."""
+    """The precomputed op table prices every step shape exactly as StepModel.time."""
     from hierro.accuracy.fast import _shapes
+    from hierro.perf import mixes_prefill
 
     calib = starting_calibration()
     v = slot_values(calib, prep.slots)
-    for g in prep.groups[:10]:
+    mixed = [g for g in prep.groups if mixes_prefill(g.key[3])][:6]
+    unmixed = [g for g in prep.groups if not mixes_prefill(g.key[3])][:4]
+    assert mixed and unmixed
+    for g in mixed + unmixed:
         model_id, accel_id, plan, fw = g.key
         sm = StepModel(get_model(model_id), get_accelerator(accel_id), plan, framework=fw, calib=calib)
         ix = np.array(g.rows)
-        *shapes, _ = _shapes(prep.isl[ix], prep.osl[ix], prep.n[ix], prep.cap[ix], plan.pp)
+        *shapes, _ = _shapes(prep.isl[ix], prep.osl[ix], prep.n[ix], prep.cap[ix], plan.pp, mixes_prefill(fw))
         T = RowSet.of(prep, g.rows).times(v)
         for j, shape in enumerate(shapes):
             ref = np.asarray(sm.time(shape)) * plan.pp

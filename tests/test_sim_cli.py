@@ -56,6 +56,22 @@ def test_simulate_json_shape() -> None:
     assert d["out_tok_s"] > 0 and 0 < d["kv_peak_fraction"] <= 1 and d["preemptions"] >= 0
 
 
+def test_simulate_mixed_chunk_follows_the_framework() -> None:
+    """SGLang's decodes wait out its prefill steps unless --mixed-chunk; vLLM's share them."""
+    def run(*extra: str) -> dict[str, object]:
+        code, text = _invoke(*SMALL, "--json", *extra)
+        assert code == 0, text
+        out: dict[str, object] = json.loads(text)
+        return out
+
+    sglang, sglang_mixed = run("--framework", "sglang"), run("--framework", "sglang", "--mixed-chunk")
+    vllm, vllm_unmixed = run(), run("--no-mixed-chunk")
+    assert sglang["mixed_chunk"] is False and sglang_mixed["mixed_chunk"] is True and vllm["mixed_chunk"] is True
+    assert sglang["tpot_ms"]["mean"] > sglang_mixed["tpot_ms"]["mean"]  # type: ignore[index]
+    assert vllm_unmixed["tpot_ms"]["mean"] > vllm["tpot_ms"]["mean"]  # type: ignore[index]
+    assert vllm["reserve_kv"] is False and run("--framework", "trtllm")["reserve_kv"] is True
+
+
 def test_simulate_closed_loop_trace_and_disagg_json() -> None:
     code, text = _invoke("--trace", "azure-code", "--requests", "150", "--concurrency", "16", "--json")
     assert code == 0, text

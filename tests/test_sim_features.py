@@ -110,9 +110,32 @@ def test_kv_transfer_time_adds_to_ttft(sm70: StepModel) -> None:
     assert slow.tpot.mean == pytest.approx(fast.tpot.mean, rel=0.02)
 
 
-def test_itl_and_kv_series(sm70: StepModel, sim_poisson: PoissonFactory) -> None:
+def test_trtllm_reserves_each_requests_kv_and_never_preempts(sm70: StepModel, sim_poisson: PoissonFactory,
+                                                              sim_conserved: Checker) -> None:
+    """TensorRT-LLM's GUARANTEED_NO_EVICT admits a request only with the KV blocks of its whole
+    length reserved: where vLLM's allocate-as-you-grow runs out and preempts, it queues instead
+    (no preemption, the pool never full, the decodes that run are fewer and faster)."""
     wl = sim_poisson(600, 8.0, seed=4)
-    res = simulate(sm70, wl, kv_blocks=1500)
+    grow, held = simulate(sm70, wl, kv_blocks=1500), simulate(sm70, wl, kv_blocks=1500, reserve_kv=True)
+    sim_conserved(held, wl)
+    assert grow.preemptions > 0 and held.preemptions == 0
+    assert held.kv_peak_fraction < 1.0 == grow.kv_peak_fraction
+    assert held.tpot.mean < grow.tpot.mean and held.ttft.mean > grow.ttft.mean
+    trt = StepModel(sm70.model, sm70.accel, sm70.plan, framework="trtllm", calib=sm70.calib)
+    assert simulate(trt, wl, kv_blocks=1500).preemptions == 0
+    # a disaggregated TensorRT-LLM decode instance takes a handed-off request the same way
+    vllm_dec = simulate_disagg(sm70, sm70, wl, 1, 1, decode_kv_blocks=1200)
+    trt_dec = simulate_disagg(trt, trt, wl, 1, 1, decode_kv_blocks=1200)
+    sim_conserved(trt_dec, wl)
+    assert vllm_dec.preemptions > 0 and trt_dec.preemptions == 0
+
+
+@pytest.mark.parametrize("mixed", [True, False])
+def test_itl_and_kv_series(mixed: bool, sm70: StepModel, sim_poisson: PoissonFactory) -> None:
+    """The ITL histogram holds every gap between two tokens, a prefill-only step that the
+    decodes wait out (SGLang's scheduling, mixed=False) included."""
+    wl = sim_poisson(600, 8.0, seed=4)
+    res = simulate(sm70, wl, kv_blocks=1500, mixed=mixed)
     assert res.preemptions > 0 and res.itl is not None and res.series is not None
     r = res.records
     mean = itl_mean_s(r)

@@ -52,16 +52,35 @@ def test_littles_law_on_a_long_run(sm70: StepModel, sim_poisson: PoissonFactory)
     assert in_system == pytest.approx(lam * W, rel=0.02)
 
 
+@pytest.mark.parametrize("mixed", [True, False])
 @pytest.mark.parametrize("kv_blocks", [None, 2600])
-def test_closed_form_decode_equals_step_by_step(kv_blocks: int | None, sm70: StepModel, sim_poisson: PoissonFactory) -> None:
+def test_closed_form_decode_equals_step_by_step(kv_blocks: int | None, mixed: bool, sm70: StepModel,
+                                                sim_poisson: PoissonFactory) -> None:
     wl = sim_poisson(800, 7.0, seed=3)
-    fast = simulate(sm70, wl, kv_blocks=kv_blocks)
-    slow = simulate(sm70, wl, kv_blocks=kv_blocks, step_by_step=True)
+    fast = simulate(sm70, wl, kv_blocks=kv_blocks, mixed=mixed)
+    slow = simulate(sm70, wl, kv_blocks=kv_blocks, step_by_step=True, mixed=mixed)
     for f in ("first_scheduled_s", "first_token_s", "finish_s"):
         np.testing.assert_allclose(fast.records[f], slow.records[f], rtol=1e-9, atol=0)
     assert fast.preemptions == slow.preemptions
     assert fast.steps == slow.steps
     assert fast.events < slow.events
+
+
+def test_sglang_decodes_wait_out_its_prefill_steps(sm70: StepModel, sim_poisson: PoissonFactory,
+                                                   sim_conserved: Checker) -> None:
+    """SGLang runs a prefill batch instead of the decode batch whenever it can form one; vLLM puts
+    prompt chunks in the decode steps. At the same load the same requests finish with their
+    tokens either way; without mixing each token waits out the prefill steps (TPOT up) while a
+    prompt has its step to itself (TTFT down). The framework picks the policy."""
+    wl = sim_poisson(800, 6.0, seed=3)
+    mixed, unmixed = simulate(sm70, wl), simulate(sm70, wl, mixed=False)
+    sim_conserved(unmixed, wl)
+    assert unmixed.tpot.mean > 1.05 * mixed.tpot.mean
+    assert unmixed.ttft.mean < mixed.ttft.mean
+    sglang = StepModel(sm70.model, sm70.accel, sm70.plan, framework="sglang", calib=sm70.calib)
+    own = simulate(sglang, wl)
+    assert own.records.tobytes() == simulate(sglang, wl, mixed=False).records.tobytes()
+    assert own.records.tobytes() != simulate(sglang, wl, mixed=True).records.tobytes()
 
 
 def test_closed_form_cost_grows_with_requests_not_tokens(sm70: StepModel, sim_poisson: PoissonFactory) -> None:
@@ -95,14 +114,19 @@ STEADY_CASES = {
     # MoE: a decode step's expert weights grow with its tokens, so prefill spread over every
     # step (instead of whole chunks in a few) would cost every decode step experts it never loads
     "deepseek-r1-mi300x-tp8": ("deepseek-r1", "mi300x", Plan(tp=8, weight_dtype="fp8", kv_dtype="fp8"), 8192, 1024),
+    # SGLang does not mix: its decodes wait out every prefill step, in both models
+    "llama70b-h100-tp8-sglang": ("llama-3.1-70b", "h100-sxm", Plan(tp=8), 1024, 256, "sglang"),
+    "deepseek-r1-mi300x-tp8-sglang": ("deepseek-r1", "mi300x", Plan(tp=8, weight_dtype="fp8", kv_dtype="fp8"),
+                                      8192, 1024, "sglang"),
 }
 
 
 @cache
 def _step_model(case: str) -> tuple[StepModel, int, int]:
-    model, gpu, plan, isl, osl = STEADY_CASES[case]
+    model, gpu, plan, isl, osl, *fw = STEADY_CASES[case]
     # the starting efficiencies, so that a refit of the shipped calibration cannot move the check
-    return StepModel(get_model(model), get_accelerator(gpu), plan, calib=starting_calibration()), isl, osl
+    return StepModel(get_model(model), get_accelerator(gpu), plan, framework=fw[0] if fw else "vllm",
+                     calib=starting_calibration()), isl, osl
 
 
 @pytest.mark.parametrize("concurrency", [1, 4, 16, 64, 256])

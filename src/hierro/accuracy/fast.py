@@ -43,6 +43,7 @@ from hierro.perf import (
     build_ops,
     estimate_arrays,
     framework_family,
+    mixes_prefill,
 )
 from hierro.perf.efficiency import FRONT_END_BUDGET, kv_of_free_memory
 from hierro.perf.estimate import (
@@ -53,6 +54,7 @@ from hierro.perf.estimate import (
     iteration_shape,
     prompt_chunks,
     steady_shapes,
+    unmixed_shapes,
 )
 from hierro.specs import (
     Accelerator,
@@ -174,6 +176,8 @@ class Prepared:
     pp: F
     replicas: F
     offline: NDArray[np.bool_]
+    mixed: NDArray[np.bool_]
+    """Whether the row's engine mixes prompt chunks into decode steps (:func:`hierro.perf.mixes_prefill`)."""
     slot_step: I64
     slot_ttft: I64
     slot_ttft_n: I64
@@ -194,11 +198,14 @@ class _Slots:
         return self.index.setdefault(key, len(self.index))
 
 
-def _shapes(isl: F, osl: F, n: F, cap: F, pp: int) -> tuple[StepShape, StepShape, StepShape, StepShape, F]:
-    """The three step shapes of the closed-loop search on the ``(R, GRID)`` grid, and ``B``:
+def _shapes(isl: F, osl: F, n: F, cap: F, pp: int,
+            mixed: bool = True) -> tuple[StepShape, StepShape, StepShape, StepShape, F]:
+    """The four step shapes of the closed-loop search on the ``(R, GRID)`` grid, and ``B``:
     the steady iteration, the iteration carrying a new prompt's chunk (with the steady prefill
-    load), and (constant along the grid) the full-budget prefill step of a benchmark's first
-    wave.
+    load), (constant along the grid) the full-budget prefill step of a benchmark's first
+    wave, and the steady iteration with one more chunk. For an engine that does not mix
+    (:func:`hierro.perf.estimate.unmixed_shapes`) the first is the decode step, the last the
+    step that prefills one chunk alone, and the prompt's own step decodes nothing.
 
     As :func:`hierro.perf.estimate.estimate_arrays`: ``gen = max(osl-1, 1)``,
     ``B ∈ b_max · logspace(-3, 0, G)``, steady prefill ``p = B·isl/gen``; a new prompt is cut
@@ -209,29 +216,33 @@ def _shapes(isl: F, osl: F, n: F, cap: F, pp: int) -> tuple[StepShape, StepShape
     Ii, G = isl[:, None], gen[:, None]
     ctx = Ii + G / 2.0
     p = B * Ii / G
-    chunks = prompt_chunks(Ii, B, C)
+    zero = np.zeros_like(B)
+    chunks = prompt_chunks(Ii, B if mixed else zero, C)
     chunk = np.broadcast_to(Ii / chunks, B.shape)
-    steady, more, _ = steady_shapes(B, p, chunk, np.broadcast_to(ctx, B.shape), pp)
+    shapes = steady_shapes if mixed else unmixed_shapes
+    steady, more, _ = shapes(B, p, chunk, np.broadcast_to(ctx, B.shape), pp)
     before = np.broadcast_to(Ii / 2.0 - Ii / chunks / 2.0, B.shape) * (chunks > 1)
     chunked = iteration_shape(
-        B, np.maximum(chunk, p), np.maximum(p / Ii, 1.0), before,
-        np.broadcast_to(ctx, B.shape), pp,
+        B if mixed else zero, np.maximum(chunk, p), np.maximum(p / Ii, 1.0), before,
+        np.broadcast_to(ctx, B.shape) if mixed else zero, pp,
     )
     per_step = np.broadcast_to(first_wave(isl, n, cap, C, engine=math.inf)[0][:, None], B.shape)
-    zero = np.zeros_like(B)
     full = iteration_shape(zero, per_step, per_step / Ii, zero, zero, pp)
     return steady, chunked, full, more, B
 
 
-def _steady_time(isl: F, osl: F, n: F, cap: F, T: F) -> F:
+def _steady_time(isl: F, osl: F, n: F, cap: F, T: F, mixed: NDArray[np.bool_]) -> F:
     """The steady iteration time on the grid: its two shapes (``T[:, 0]`` with fewer chunks,
-    ``T[:, 3]`` with one more) mixed as :func:`hierro.perf.estimate.steady_shapes` says."""
+    ``T[:, 3]`` with one more) mixed as :func:`hierro.perf.estimate.steady_shapes` says; for
+    the rows of an engine that does not mix, the decode step plus m prefill steps
+    (:func:`hierro.perf.estimate.unmixed_shapes`)."""
     C = float(DEFAULT_MAX_BATCHED_TOKENS)
     B, gen = _grid(isl, osl, n, cap)
-    Ii = isl[:, None]
-    m = B * Ii / gen[:, None] / (Ii / prompt_chunks(Ii, B, C))
+    Ii, mx = isl[:, None], mixed[:, None]
+    m = B * Ii / gen[:, None] / (Ii / prompt_chunks(Ii, np.where(mx, B, 0.0), C))
     frac = m - np.floor(m)
-    return np.asarray((1.0 - frac) * T[:, 0] + frac * T[:, 3], dtype=np.float64)
+    return np.asarray(np.where(mx, (1.0 - frac) * T[:, 0] + frac * T[:, 3], T[:, 0] + m * T[:, 3]),
+                      dtype=np.float64)
 
 
 def _grid(isl: F, osl: F, n: F, cap: F) -> tuple[F, F]:
@@ -245,7 +256,7 @@ def _build_group(
     isl: F, osl: F, n: F, cap: F, slots: _Slots,
 ) -> _Group:
     R = len(rows)
-    steady, chunked, full, more, _B = _shapes(isl, osl, n, cap, plan.pp)
+    steady, chunked, full, more, _B = _shapes(isl, osl, n, cap, plan.pp, mixes_prefill(fw))
     shapes = (steady, chunked, full, more)
     domain = get_system(accel.system_id).scale_up_domain
     built = [build_ops(model, accel, plan, s, domain=domain) for s in shapes]
@@ -301,6 +312,7 @@ def prepare(rows: Sequence[Measurement]) -> Prepared:
     skips: list[str | None] = [None] * N
     isl, osl, n, cap, pp, rep = (np.ones(N) for _ in range(6))
     offline = np.zeros(N, dtype=bool)
+    mixed = np.ones(N, dtype=bool)
     slot_step = np.zeros(N, dtype=np.int64)
     slot_ttft = np.zeros(N, dtype=np.int64)
     slot_ttft_n = np.zeros(N, dtype=np.int64)
@@ -340,6 +352,7 @@ def prepare(rows: Sequence[Measurement]) -> Prepared:
         # the cap folds the KV memory's limit and the engine's (per attention-DP rank)
         isl[i], osl[i], cap[i], pp[i], rep[i] = x_in, x_out, min(mem.max_seqs, default_max_seqs(plan)), plan.pp, replicas
         fw = framework_family(row.framework)
+        mixed[i] = mixes_prefill(fw)
         slot_step[i] = slots(("latency_s", accel.family, fw, "overhead", "*"))
         slot_ttft[i] = slots(("ttft", "*", fw, "*", "*"))
         slot_ttft_n[i] = slots(("ttft_n", "*", fw, "*", "*"))
@@ -356,7 +369,7 @@ def prepare(rows: Sequence[Measurement]) -> Prepared:
         ))
     keys = tuple(sorted(slots.index, key=slots.index.__getitem__))
     return Prepared(rows, tuple(skips), keys, tuple(groups), isl, osl, n, cap, pp, rep,
-                    offline, slot_step, slot_ttft, slot_ttft_n, slot_ttft_l,
+                    offline, mixed, slot_step, slot_ttft, slot_ttft_n, slot_ttft_l,
                     slot_ttft_s, slot_ttft_sl)
 
 
@@ -446,8 +459,9 @@ class RowSet:
         fe_steps = v[p.slot_ttft_s[ix]] + v[p.slot_ttft_sl[ix]] * p.isl[ix] * (
             FRONT_END_BUDGET / DEFAULT_MAX_BATCHED_TOKENS)
         ttft, tpot, e2e, req_s = _closed_loop(
-            p.isl[ix], p.osl[ix], p.n[ix], p.cap[ix], _steady_time(p.isl[ix], p.osl[ix], p.n[ix], p.cap[ix], T),
-            T[:, 1], over, fe_steps)
+            p.isl[ix], p.osl[ix], p.n[ix], p.cap[ix],
+            _steady_time(p.isl[ix], p.osl[ix], p.n[ix], p.cap[ix], T, p.mixed[ix]),
+            T[:, 1], over, fe_steps, p.mixed[ix])
         # a benchmark's first wave queues for the prefill budget (estimate_arrays ``waves``):
         # TTFT += max(t_full·(steps+1)/2 + t_req - TTFT, 0) / waves
         _, steps = first_wave(p.isl[ix], p.n[ix], p.cap[ix], float(DEFAULT_MAX_BATCHED_TOKENS), engine=math.inf)
@@ -475,7 +489,7 @@ def _ms(seconds: F) -> F:
 
 
 def _closed_loop(isl: F, osl: F, n: F, cap: F, t: F, t_chunk: F, req_over: F,
-                 fe_steps: F) -> tuple[F, F, F, F]:
+                 fe_steps: F, mixed: NDArray[np.bool_]) -> tuple[F, F, F, F]:
     """The root search of :func:`hierro.perf.estimate_arrays` on precomputed step times.
 
     ``X = B / (gen·t)``; ``ttft_service = t/2 + chunks·t_chunk + t_req + s·t`` (``s`` the front
@@ -488,7 +502,7 @@ def _closed_loop(isl: F, osl: F, n: F, cap: F, t: F, t_chunk: F, req_over: F,
     B, gen = _grid(isl, osl, n, cap)
     G = gen[:, None]
     X = B / (G * t)
-    chunks = prompt_chunks(isl[:, None], B, C)
+    chunks = prompt_chunks(isl[:, None], np.where(mixed[:, None], B, 0.0), C)
     ttft_service = 0.5 * t + chunks * t_chunk + req_over[:, None] + fe_steps[:, None] * t
     waiting = (n[:, None] - B) / X
     f = waiting - ttft_service

@@ -35,7 +35,7 @@ from hierro.cli._shared import (
 )
 from hierro.errors import HierroError
 from hierro.files import write_atomic
-from hierro.perf import StepModel, default_max_seqs
+from hierro.perf import StepModel, default_max_seqs, mixes_prefill, reserves_kv
 from hierro.report.sim import sim_dict, sim_tables
 from hierro.sim import (
     TRACES,
@@ -214,6 +214,16 @@ def simulate_cmd(
              "MTP acceptance, fitted on published MTP benchmarks)")] = None,
     spec_draft_cost: Annotated[float | None, typer.Option(help="a draft pass as a fraction of a decode step (default: MTP, 1/layers)")] = None,
     preemption: Annotated[Preemption, typer.Option(help="when KV blocks run out: recompute the victim (vLLM V1) or swap its KV to host memory (vLLM V0)")] = Preemption.recompute,
+    mixed_chunk: Annotated[bool | None, typer.Option(
+        "--mixed-chunk/--no-mixed-chunk",
+        help="prompt chunks share a step with the running decodes (vLLM, TensorRT-LLM) or a step that can "
+             "prefill prefills only while the decodes wait (SGLang without --enable-mixed-chunk); "
+             "default: the framework's own")] = None,
+    reserve_kv: Annotated[bool | None, typer.Option(
+        "--reserve-kv/--no-reserve-kv",
+        help="admit a request only with the KV cache of its whole length reserved (TensorRT-LLM's "
+             "GUARANTEED_NO_EVICT) or allocate it as it grows and preempt (vLLM, SGLang); "
+             "default: the framework's own")] = None,
     swap_space: Annotated[float, typer.Option(help="swap: host memory per GPU for swapped KV, GiB (vLLM --swap-space)")] = 4.0,
     host_bw: Annotated[float | None, typer.Option(help="swap: host link per GPU and direction, GB/s (default: the GPU's PCIe / NVLink-C2C link from the catalog)")] = None,
     warmup: Annotated[int, typer.Option(help="first requests left out of the statistics")] = 0,
@@ -275,7 +285,8 @@ def simulate_cmd(
             res = simulate_disagg(sm, sm, wl, prefill_replicas, decode_replicas, router=router,
                                   progress=progress, **common)
         else:
-            res = simulate(sm, wl, replicas=replicas, router=router, progress=progress, **common)
+            res = simulate(sm, wl, replicas=replicas, router=router, progress=progress, mixed=mixed_chunk,
+                           reserve_kv=reserve_kv, **common)
     if out_file is not None:
         _write_records(res, out_file)
     n_rep = prefill_replicas + decode_replicas if disagg else replicas
@@ -287,6 +298,8 @@ def simulate_cmd(
         "workload": wl.name, "router": router, "seed": seed,
         "spec_tokens": spec_tokens, "spec_acceptance": spec_acceptance if spec_tokens else None,
         "preemption": preemption.value,
+        "mixed_chunk": mixes_prefill(framework) if mixed_chunk is None else mixed_chunk,
+        "reserve_kv": reserves_kv(framework) if reserve_kv is None else reserve_kv,
     }
     if as_json:
         emit_json(sim_dict(res, context))

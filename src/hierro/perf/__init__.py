@@ -10,6 +10,8 @@ from hierro.perf.efficiency import (
     framework_family,
     kv_of_free_memory,
     load_calibration,
+    mixes_prefill,
+    reserves_kv,
     starting_calibration,
 )
 from hierro.perf.estimate import (
@@ -45,6 +47,8 @@ __all__ = [
     "framework_family",
     "kv_of_free_memory",
     "load_calibration",
+    "mixes_prefill",
     "op_time",
+    "reserves_kv",
     "starting_calibration",
 ]

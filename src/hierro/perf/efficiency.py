@@ -37,6 +37,8 @@ __all__ = [
     "framework_family",
     "kv_of_free_memory",
     "load_calibration",
+    "mixes_prefill",
+    "reserves_kv",
     "starting_calibration",
 ]
 
@@ -72,6 +74,27 @@ def kv_of_free_memory(framework: str) -> bool:
     """Whether the engine sizes its KV pool as a share of the memory left free after the weights
     and workspace (TensorRT-LLM's ``free_gpu_memory_fraction``) rather than of the whole device
     (vLLM, SGLang): see :mod:`hierro.specs.memory`."""
+    return framework_family(framework) == "trtllm"
+
+
+def mixes_prefill(framework: str) -> bool:
+    """Whether the engine's steps carry prompt chunks together with the running decodes.
+
+    vLLM V1 schedules the running decodes first and fills the rest of each step's token budget
+    with prompt chunks (``Scheduler.schedule``); TensorRT-LLM's in-flight batching also puts
+    context and generation requests in one batch. SGLang runs a new prefill batch *instead of*
+    the decode batch whenever it can form one (``Scheduler.get_next_batch_to_run``: "Run
+    prefill first if possible"); it mixes them only with ``--enable-mixed-chunk``, off by
+    default (SGLang server arguments), so its decodes wait out every prefill step."""
+    return framework_family(framework) != "sglang"
+
+
+def reserves_kv(framework: str) -> bool:
+    """Whether the engine admits a request only when the KV cache of its whole length (prompt
+    and every output token it may generate) can be reserved, so that it never evicts: the
+    default ``GUARANTEED_NO_EVICT`` capacity scheduler of TensorRT-LLM (``SchedulerConfig``;
+    ``MAX_UTILIZATION`` is the opt-in alternative). vLLM and SGLang allocate KV blocks as a
+    request grows and preempt (vLLM) or retract (SGLang) when they run out."""
     return framework_family(framework) == "trtllm"
 
 

@@ -14,8 +14,11 @@ second. The N - B requests not decoding are waiting
 or prefilling; by Little's law they spend (N - B)/X seconds there, which must equal the time
 to first token: the wait for the running step, the steps that prefill the prompt, and the
 serving stack's per-request overhead. B is the root of that balance, capped by the KV memory, the
-engine's sequence limit and the token budget. With pipeline parallelism the batch is split into
-pp micro-batches in flight, and one decode iteration takes pp stage steps.
+engine's sequence limit and the token budget. An engine that does not mix prefill into its
+decode steps (SGLang: :func:`~hierro.perf.mixes_prefill`) runs p / chunk prefill-only steps per
+decode iteration instead, which the decodes wait out (:func:`unmixed_shapes`). With pipeline
+parallelism the batch is split into pp micro-batches in flight, and one decode iteration takes
+pp stage steps.
 
 Every input may be an array: the model is evaluated on all of them at once.
 """
@@ -29,7 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from hierro.errors import HierroError
-from hierro.perf.efficiency import kv_of_free_memory
+from hierro.perf.efficiency import kv_of_free_memory, mixes_prefill
 from hierro.perf.ops import StepShape
 from hierro.perf.step import StepCost, StepModel
 from hierro.specs import MemoryBreakdown, Plan, check_fits, memory_breakdown
@@ -47,6 +50,7 @@ __all__ = [
     "iteration_shape",
     "prompt_chunks",
     "steady_shapes",
+    "unmixed_shapes",
 ]
 
 F = NDArray[np.float64]
@@ -145,6 +149,18 @@ def steady_shapes(B: F, p: F, chunk: F, d_ctx: F, pp: int) -> tuple[StepShape, S
     return fewer, more, np.asarray(m - lo, dtype=np.float64)
 
 
+def unmixed_shapes(B: F, p: F, chunk: F, d_ctx: F, pp: int) -> tuple[StepShape, StepShape, F]:
+    """``(decode, prefill, m)`` for an engine that does not mix (SGLang,
+    :func:`~hierro.perf.mixes_prefill`): a decode step of the B running sequences, a step that
+    prefills one ``chunk`` and decodes nothing, and m = p / chunk prefill steps per decode
+    iteration, so a decode iteration lasts on average t(decode) + m·t(prefill): the decodes
+    wait out every prefill step."""
+    zero = np.zeros_like(B)
+    decode = iteration_shape(B, zero, zero, zero, d_ctx, pp)
+    prefill = iteration_shape(zero, chunk, np.ones_like(B), zero, zero, pp)
+    return decode, prefill, np.asarray(p / chunk, dtype=np.float64)
+
+
 def batch_caps(isl: F, osl: F, n: F, cap: F, C: float | F,
                engine: float | F = DEFAULT_MAX_SEQS) -> tuple[F, F, F]:
     """``(b_max, gen, budget_cap)``: the largest running batch (bounded by the requests, the KV
@@ -217,23 +233,31 @@ def estimate_arrays(
     fe = sm.calib.front_end(sm.framework)
     overhead = fe.delay(n_a, isl_a)
     fe_steps = fe.steps(isl_a, C)
+    mixed = mixes_prefill(sm.framework)
 
     def balance(B: F) -> tuple[F, F, F, F]:
         """f(B) = waiting time by Little's law - time to first token in service; and t, X, TTFT."""
         p = B * Li / G  # prefill tokens per iteration in steady state
         full_ctx = np.broadcast_to(ctx, B.shape)
-        chunks = prompt_chunks(Li, B, Cc)
+        chunks = prompt_chunks(Li, B if mixed else np.zeros_like(B), Cc)
         chunk = np.broadcast_to(Li / chunks, B.shape)
-        fewer, more, frac = steady_shapes(B, p, chunk, full_ctx, sm.plan.pp)
-        t = ((1.0 - frac) * np.asarray(sm.time(fewer), dtype=np.float64)
-             + frac * np.asarray(sm.time(more), dtype=np.float64)) * sm.plan.pp
+        if mixed:
+            fewer, more, frac = steady_shapes(B, p, chunk, full_ctx, sm.plan.pp)
+            t = ((1.0 - frac) * np.asarray(sm.time(fewer), dtype=np.float64)
+                 + frac * np.asarray(sm.time(more), dtype=np.float64)) * sm.plan.pp
+        else:
+            dec, pre, m = unmixed_shapes(B, p, chunk, full_ctx, sm.plan.pp)
+            t = (np.asarray(sm.time(dec), dtype=np.float64)
+                 + m * np.asarray(sm.time(pre), dtype=np.float64)) * sm.plan.pp
         X = B / (G * t)
         # in service: the rest of the running step, then the prompt's own chunks (each shares
-        # its step with the running decodes), then the per-request overhead
+        # its step with the running decodes, or, unmixed, has the step to itself), then the
+        # per-request overhead
         before = np.broadcast_to(Li / 2.0 - Li / chunks / 2.0, B.shape) * (chunks > 1)
         # the prompt's step also carries the steady prefill load of the other arrivals
         t_chunk = _iteration_time(
-            sm, B, np.maximum(chunk, p), np.maximum(p / Li, 1.0), before, full_ctx
+            sm, B if mixed else np.zeros_like(B), np.maximum(chunk, p), np.maximum(p / Li, 1.0), before,
+            full_ctx if mixed else np.zeros_like(B),
         )
         service = 0.5 * t + chunks * t_chunk + overhead[:, None] + fe_steps[:, None] * t
         waiting = (n_a[:, None] - B) / X  # Little's law on the requests not decoding

@@ -46,7 +46,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hierro.perf import FrontEnd, StepModel, default_max_seqs, kv_of_free_memory
+from hierro.perf import (
+    FrontEnd,
+    StepModel,
+    default_max_seqs,
+    kv_of_free_memory,
+    mixes_prefill,
+    reserves_kv,
+)
 from hierro.sim.engine import ARRIVAL, Engine, SimError
 from hierro.sim.kvcache import KvPool
 from hierro.sim.metrics import RECORD_DTYPE, LogHist, SeriesBuilder, SimResult, Slo, summarize
@@ -418,6 +425,8 @@ def simulate(
     preemption: str = "recompute",
     swap_space_bytes: float = DEFAULT_SWAP_SPACE_BYTES,
     host_bw_Bps: float | None = None,
+    mixed: bool | None = None,
+    reserve_kv: bool | None = None,
 ) -> SimResult:
     """Simulate ``workload`` on ``replicas`` instances of ``step_model`` behind ``router``.
 
@@ -435,7 +444,13 @@ def simulate(
     reports finished requests; ``preemption`` is ``recompute`` or ``swap`` (to
     ``swap_space_bytes`` of host memory per device over a host link of ``host_bw_Bps`` per
     direction, by default the accelerator's catalogued ``host_bw_Bps``). ``seed`` seeds
-    the generator of randomised policies (none of the current ones draws).
+    the generator of randomised policies (none of the current ones draws). ``mixed``: whether a
+    step carries prompt chunks with the running decodes (vLLM, TensorRT-LLM) or a step that can
+    prefill prefills only while the decodes wait (SGLang); by default the framework's own
+    policy (:func:`~hierro.perf.mixes_prefill`). ``reserve_kv``: whether a request is admitted
+    only when the KV blocks of its whole length can be reserved (TensorRT-LLM's
+    ``GUARANTEED_NO_EVICT``) rather than allocated as it grows; by default the framework's own
+    (:func:`~hierro.perf.reserves_kv`).
     """
     _check_common(step_model, workload, replicas, mem_fraction, warmup, duration_s)
     if router not in ROUTERS:
@@ -464,7 +479,8 @@ def simulate(
             max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
             prefix_caching=prefix, hash_block_tokens=workload.hash_block_tokens,
             closed_form=not step_by_step, tokens_per_step=per_step, itl=itl, series=series,
-            **swap.kw(),
+            mixed=mixes_prefill(sm.framework) if mixed is None else mixed,
+            reserve=reserves_kv(sm.framework) if reserve_kv is None else reserve_kv, **swap.kw(),
         )
         for i in range(replicas)
     ]
@@ -507,7 +523,9 @@ def simulate_disagg(
     prompts (prefix caching there) and sample the first token; the KV moves to one of
     ``decode_replicas`` instances of ``decode_sm`` (see the module docstring for the transfer
     time; ``transfer_bw_Bps`` overrides the bandwidth), which decode the rest, each pool with its
-    own queues and router; ``preemption`` applies to both pools (see :func:`simulate`).
+    own queues and router; ``preemption`` applies to both pools (see :func:`simulate`); a decode
+    instance of a framework that reserves each request's KV (:func:`~hierro.perf.reserves_kv`)
+    takes a request only when its whole length fits beside the others'.
     ``kv_blocks`` in the result is the decode pool's."""
     _check_common(prefill_sm, workload, prefill_replicas, mem_fraction, warmup, duration_s)
     _check_common(decode_sm, workload, decode_replicas, mem_fraction, warmup, duration_s)
@@ -560,7 +578,8 @@ def simulate_disagg(
                 KvPool(dblocks, block_tokens=KV_BLOCK_TOKENS, hash_block_tokens=hb),
                 run.on_finish, max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
                 prefix_caching=False, hash_block_tokens=hb, closed_form=not step_by_step,
-                tokens_per_step=per_step, itl=itl, series=series, **dswap.kw())
+                tokens_per_step=per_step, itl=itl, series=series, reserve=reserves_kv(decode_sm.framework),
+                **dswap.kw())
         for i in range(decode_replicas)
     ]
     run.front = _Pool(pre, router)

@@ -11,6 +11,14 @@ Every engine step (Kwon et al., vLLM/PagedAttention, SOSP 2023; vLLM V1 ``Schedu
    requests are admitted first come first served while the budget, ``max_num_seqs`` and the KV
    blocks of their first chunk allow; cached prefix blocks (prefix caching) are not recomputed.
 
+Without mixing (``mixed=False``, SGLang's scheduler unless ``--enable-mixed-chunk``): a step
+that can prefill (running prefills' next chunks, then admissions, up to the whole budget, with no
+preemption) prefills only, and the decode batch waits it out: no token, no step of D. Otherwise
+the step above runs. The decoders' gaps then include the prefill-only steps since their last
+token; that wait is kept in aggregate (the replica's total prefill-only time Z, and Z at the
+last decode step), so the inter-token histogram's sum stays exact without touching every
+decoder.
+
 Preemption (Kwon et al., SOSP 2023, §4.5) is by recompute (vLLM V1, the default): the victim
 frees its blocks and later prefills its prompt and generated tokens again; or by swap (vLLM V0
 ``preemption_mode="swap"``): all its blocks are copied to host memory (all or nothing, while the
@@ -71,8 +79,8 @@ class Job:
 
     __slots__ = (
         "arrival", "cached", "d_join", "decoding", "e_join", "finish_d", "first_sched", "first_token",
-        "gaps", "gen", "generated", "hashes", "hit_tokens", "idx", "itl_max", "output", "ph", "pinned",
-        "preemptions", "prompt", "replica", "shared", "stall", "swapped", "target",
+        "gaps", "gen", "generated", "hashes", "held", "hit_tokens", "idx", "itl_max", "output", "ph", "pinned",
+        "preemptions", "prompt", "replica", "shared", "stall", "swapped", "target", "z",
     )
 
     def __init__(self, idx: int, arrival: float, prompt: int, output: int, hashes: list[int] | None) -> None:
@@ -108,19 +116,76 @@ class Job:
         """Time of the last token before a preemption (-1: none pending)."""
         self.swapped = 0
         """KV blocks held in host memory while swapped out."""
+        self.held = 0
+        """KV blocks reserved for its whole length at admission (``Replica.reserve``)."""
+        self.z = 0.0
+        """The replica's prefill-only time (``Replica._Z``) when it joined the decode batch."""
 
 
 class Replica:
     """A model instance with its own queue, running batch and KV pool."""
 
     __slots__ = (
-        "B", "C", "D", "E", "S", "S_off", "_cb", "_event", "_finish", "_in_handler", "_mx_i",
-        "_mx_v", "_one_piece", "_pending", "_pending_t0", "_sample", "_seg", "_step_alloc",
-        "_swap_io", "_t_sample", "bt", "busy_s", "decode", "engine", "hash_tokens", "host_cap",
-        "host_peak", "host_used", "index", "itl", "k_cap", "last_step_s", "max_seqs", "mixed_steps", "n_ev",
-        "on_finish", "phase", "pool", "preemptions", "prefill_only", "prefilling", "prefix",
-        "running", "segments", "series", "step_time", "steps", "swap", "swap_outs", "swap_s",
-        "swapped", "waiting",
+        "B",
+        "C",
+        "D",
+        "E",
+        "S",
+        "S_off",
+        "_Z",
+        "_Ze",
+        "_cb",
+        "_committed",
+        "_event",
+        "_finish",
+        "_fresh",
+        "_in_handler",
+        "_late",
+        "_mx_i",
+        "_mx_v",
+        "_one_piece",
+        "_pending",
+        "_pending_t0",
+        "_pf_only",
+        "_sample",
+        "_seg",
+        "_step_alloc",
+        "_swap_io",
+        "_t_sample",
+        "bt",
+        "busy_s",
+        "decode",
+        "engine",
+        "hash_tokens",
+        "host_cap",
+        "host_peak",
+        "host_used",
+        "index",
+        "itl",
+        "k_cap",
+        "last_step_s",
+        "max_seqs",
+        "mixed",
+        "mixed_steps",
+        "n_ev",
+        "on_finish",
+        "phase",
+        "pool",
+        "preemptions",
+        "prefill_only",
+        "prefilling",
+        "prefix",
+        "reserve",
+        "running",
+        "segments",
+        "series",
+        "step_time",
+        "steps",
+        "swap",
+        "swap_outs",
+        "swap_s",
+        "swapped",
+        "waiting",
     )
 
     def __init__(
@@ -144,6 +209,8 @@ class Replica:
         preemption: str = "recompute",
         swap_s_per_block: float = 0.0,
         host_blocks: int = 0,
+        mixed: bool = True,
+        reserve: bool = False,
     ) -> None:
         if preemption not in PREEMPTION:
             raise SimError(f"unknown preemption mode {preemption!r}; known: {', '.join(PREEMPTION)}")
@@ -210,6 +277,26 @@ class Replica:
         self._seg: tuple[float, int, float, float] | None = None
         self._pending: list[tuple[Job, int]] | None = None
         self._pending_t0 = 0.0
+        self._pf_only = False
+        """Whether the step in flight prefills only (the decode batch waits it out)."""
+        # The decoders' wait through prefill-only steps, exactly and in O(1) a step: Z is the
+        # replica's total prefill-only time; a decoder waited Z - max(Ze, z) since its last
+        # token, Ze being Z at the last decode step and z its own Z when it joined.
+        self._Z = 0.0
+        self._Ze = 0.0
+        self._late = 0.0
+        """Σ (z - Ze) over the decoders that joined after a prefill-only step since the last decode step."""
+        self._fresh = 0
+        """Decoders that joined since the last prefill-only step or decode step (no wait yet)."""
+        self.mixed = mixed
+        """Prefill chunks share a step with the running decodes (vLLM, TensorRT-LLM); False:
+        a step that can prefill prefills only, first (SGLang)."""
+        self.reserve = reserve
+        """Admit a request only when the KV blocks of its whole length (prompt and every output
+        token) fit beside those reserved for the running ones (TensorRT-LLM's default
+        ``GUARANTEED_NO_EVICT`` capacity scheduler), instead of allocating as it grows."""
+        self._committed = 0
+        """KV blocks reserved by the running requests (with ``reserve``)."""
         self._in_handler = False
         self._step_alloc = False
         # counters
@@ -373,19 +460,16 @@ class Replica:
         self.busy_s += now - t0
         last = self.last_step_s = alpha + beta * (k - 1)
         lo, hi = (alpha, last) if last >= alpha else (last, alpha)
-        # push the segment's longest step on the monotone stack (values strictly decreasing)
-        mi, mv = self._mx_i, self._mx_v
-        while mv and mv[-1] <= hi:
-            mv.pop()
-            mi.pop()
-        mi.append(self.n_ev)
-        mv.append(hi)
-        self.n_ev += 1
+        # the segment's longest gap: its longest step, or its first after the prefill-only steps
+        # waited out before it
+        self._push_gap(hi if self.mixed else max(hi, alpha + self._Z - self._Ze))
+        n, sub = (0, 0.0) if self.mixed else self._waited_itl(alpha)
         if k == 1:
-            self.itl.add(alpha, self.B)
+            if n < self.B:
+                self.itl.add(alpha, self.B - n)
         else:
             B = self.B
-            self.itl.add_range(lo, hi, B * k, B * (now - t0))
+            self.itl.add_range(lo, hi, B * k - n, B * (now - t0) - sub)
         heap = self._finish
         if heap and heap[0][0] <= D:
             self._complete(now)
@@ -393,6 +477,8 @@ class Replica:
     # --- general steps ----------------------------------------------------------------------
 
     def _step(self, now: float) -> None:
+        if not self.mixed and self.B and self._prefill_step(now):
+            return
         pool = self.pool
         preempted = False
         # 1. decodes first: one token and, at a block boundary, one block each
@@ -457,6 +543,12 @@ class Replica:
                         nb += 1  # this step's token starts a new block
                     if nb > pool.available:
                         break
+                    if self.reserve:
+                        whole = -(-(head.prompt + head.output) // bt)
+                        if self._committed + whole > pool.capacity:
+                            break
+                        self._committed += whole
+                        head.held = whole
                     pool.alloc(nb)
                     waiting.popleft()
                     self.running[head.idx] = head
@@ -478,6 +570,10 @@ class Replica:
                 raise SimError(f"replica {self.index}: request {head.idx} ({head.target} tokens) can "
                                f"never be admitted: {pool.available} KV blocks available")
             raise SimError(f"replica {self.index}: a step with no work ({len(self.running)} running)")
+        self._launch(chunks, B, now)
+
+    def _launch(self, chunks: list[tuple[Job, int]], B: int, now: float) -> None:
+        """Start a step of ``chunks`` of prefill and ``B`` decodes."""
         if len(chunks) == 1:
             job, n = chunks[0]
             c = job.cached
@@ -502,24 +598,66 @@ class Replica:
         self.mixed_steps += 1
         self._event = self.engine.push(now + dt, STEP, self._cb)
 
+    def _prefill_step(self, now: float) -> bool:
+        """A step of SGLang's scheduler (``get_next_batch_to_run``: a new prefill batch runs
+        first when there is one; the decode batch runs only when nothing can be prefilled,
+        unless ``--enable-mixed-chunk``): the running prefills' next chunks, then admissions,
+        up to the whole token budget, and no decode. Returns False, changing nothing, when no
+        prompt can be prefilled without preempting (the usual step then runs)."""
+        waiting, pool, bt = self.waiting, self.pool, self.bt
+        if self.swapped or (waiting and waiting[0].cached >= waiting[0].target):
+            return False
+        budget = self.C
+        chunks: list[tuple[Job, int]] = []
+        for job in self.prefilling.values():
+            if budget <= 0:
+                break
+            n = min(job.target - job.cached, budget)
+            nb = -(-(job.cached + n) // bt) - -(-job.cached // bt)
+            if nb > pool.available:  # first come first served: no admission past it
+                if not chunks:
+                    return False
+                budget = 0
+                break
+            pool.alloc(nb)
+            chunks.append((job, n))
+            budget -= n
+        while waiting and budget > 0 and len(self.running) < self.max_seqs:
+            head = waiting[0]
+            if head.cached >= head.target:
+                break
+            n = self._admit(head, budget, now)
+            if n == 0:
+                break
+            waiting.popleft()
+            chunks.append((head, n))
+            budget -= n
+        if not chunks:
+            return False
+        self._pf_only = True
+        self._launch(chunks, 0, now)
+        return True
+
     def _end_step(self, now: float) -> None:
         chunks = self._pending
         assert chunks is not None
         self._pending = None
-        self.D += 1
+        pf_only = self._pf_only
+        if pf_only:  # the decode batch waited: no token, no step of D
+            self._pf_only = False
+        else:
+            self.D += 1
         self.steps += 1
         dt = self.last_step_s = now - self._pending_t0
         self.busy_s += dt
-        # push the step on the monotone stack (as _end_segment)
-        mi, mv = self._mx_i, self._mx_v
-        while mv and mv[-1] <= dt:
-            mv.pop()
-            mi.pop()
-        mi.append(self.n_ev)
-        mv.append(dt)
-        self.n_ev += 1
-        if self.B:
-            self.itl.add(dt, self.B)
+        if pf_only:  # the decodes wait: their next gap grows by dt
+            self._Z += dt
+            self._fresh = 0
+        else:
+            self._push_gap(dt + self._Z - self._Ze)
+            n = 0 if self.mixed else self._waited_itl(dt)[0]
+            if n < self.B:
+                self.itl.add(dt, self.B - n)
         prefilling = self.prefilling
         for job, n in chunks:
             job.cached += n
@@ -550,11 +688,42 @@ class Replica:
 
     # --- bookkeeping ----------------------------------------------------------------------
 
+    def _push_gap(self, gap: float) -> None:
+        """A decode emission whose longest gap is ``gap``: one event on the monotone stack of
+        gaps (values strictly decreasing), where a leaving decoder finds its longest since it
+        joined by one binary search."""
+        mi, mv = self._mx_i, self._mx_v
+        while mv and mv[-1] <= gap:
+            mv.pop()
+            mi.pop()
+        mi.append(self.n_ev)
+        mv.append(gap)
+        self.n_ev += 1
+
+    def _waited_itl(self, first: float) -> tuple[int, float]:
+        """At a decode step of ``first`` seconds: record the gaps of the decoders that waited out
+        prefill-only steps since their last token (that wait plus ``first``; their mean, so the
+        histogram's sum is exact), and start a new wait. Returns the gaps recorded and ``first``
+        times their count, to leave out of the step's usual record."""
+        Z, Ze = self._Z, self._Ze
+        waited = self.B * (Z - Ze) - self._late
+        n = self.B - self._fresh
+        self._Ze, self._late, self._fresh = Z, 0.0, 0
+        if waited <= 0.0 or n <= 0:
+            return 0, 0.0
+        self.itl.add(first + waited / n, n)
+        return n, n * first
+
     def _join_decode(self, job: Job) -> None:
         D, E, S = self.D, self.E, self.S
         job.decoding = True
         job.d_join = D
         job.e_join = self.n_ev
+        if not self.mixed:
+            job.z = z = self._Z
+            if z > self._Ze:
+                self._late += z - self._Ze
+            self._fresh += 1
         r = job.output - job.generated
         job.finish_d = D + (r if E == 1 else math.ceil(r / E - 1e-9))
         self.B += 1
@@ -625,6 +794,8 @@ class Replica:
             job.generated = job.output
             # _release(job, blocks)
             del running[job.idx]
+            self._committed -= job.held
+            job.held = 0
             private = pool.private - (blocks - job.shared)
             pool.private = private
             if private < 0:
@@ -637,6 +808,8 @@ class Replica:
 
     def _release(self, job: Job, blocks: int) -> None:
         del self.running[job.idx]
+        self._committed -= job.held
+        job.held = 0
         pool = self.pool
         pool.private -= blocks - job.shared
         if pool.private < 0:
@@ -653,14 +826,21 @@ class Replica:
         chunks done for a prefill) goes to host memory and it waits in the swapped queue."""
         now = self.engine.now
         decoding = job.decoding
+        waited = 0.0
         if decoding:
             # its block for this step's token is already taken when _step_alloc
             blocks = self._leave_decode(job, 1 if self._step_alloc else 0)
+            Z, Ze = self._Z, self._Ze
+            waited = Z - max(Ze, job.z)  # prefill-only steps since its last token (0 when mixed)
+            if job.z > Ze:
+                self._late -= job.z - Ze
+                if job.z == Z:
+                    self._fresh -= 1
         else:
             del self.prefilling[job.idx]
             blocks = self.pool.blocks(job.cached)
         if job.first_token >= 0.0 and job.stall < 0.0:
-            job.stall = now
+            job.stall = now - waited
         self._release(job, blocks)
         job.preemptions += 1
         self.preemptions += 1
@@ -703,6 +883,8 @@ class Replica:
             return False
         pool, bt = self.pool, self.bt
         avail = pool.capacity - pool.private - pool.hash_blocks * len(pool.pinned)
+        if self.reserve and self._committed + -(-(job.prompt + job.output) // bt) > pool.capacity:
+            return False
         if job.cached >= job.target:
             return -(-job.cached // bt) + 1 <= avail
         h, cold = self._hits(job) if self.prefix else (0, 0)
@@ -715,12 +897,18 @@ class Replica:
         """Admit ``job`` with a first chunk of at most ``budget`` tokens; returns the chunk (0 if
         its blocks do not fit)."""
         pool = self.pool
+        whole = -(-(job.prompt + job.output) // self.bt)
+        if self.reserve and self._committed + whole > pool.capacity:
+            return 0
         h, cold = self._hits(job) if self.prefix else (0, 0)
         hit = h * self.hash_tokens
         n = min(job.target - hit, budget)
         nb = -(-(hit + n) // self.bt) - h * pool.hash_blocks
         if nb + cold * pool.hash_blocks > pool.capacity - pool.private - pool.hash_blocks * len(pool.pinned):
             return 0
+        if self.reserve:
+            self._committed += whole
+            job.held = whole
         if h:
             assert job.hashes is not None
             job.pinned = job.hashes[:h]
