@@ -174,6 +174,7 @@ def test_simulate_out_parquet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         ("--qps", "2", "--preemption", "swap", "--gpu", "b200", "--tp", "1", "--model", "llama-3.1-8b"),
         ("--qps", "2", "--preemption", "swap", "--swap-space", "-1"),
         ("--qps", "2", "--preemption", "swap", "--host-bw", "0"),
+        ("--qps", "2", "--prefill-replicas", "1", "--decode-replicas", "1", "--no-mixed-chunk"),
     ],
 )
 def test_simulate_bad_input_is_one_line(args: tuple[str, ...]) -> None:

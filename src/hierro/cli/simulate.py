@@ -247,6 +247,9 @@ def simulate_cmd(
     disagg = prefill_replicas > 0 or decode_replicas > 0
     if disagg and (prefill_replicas < 1 or decode_replicas < 1):
         raise HierroError("a disaggregated layout needs both --prefill-replicas and --decode-replicas >= 1")
+    if disagg and (mixed_chunk is not None or reserve_kv is not None):
+        raise HierroError("--mixed-chunk and --reserve-kv set an aggregated instance's scheduler; a "
+                          "disaggregated layout follows the framework's own: drop them or the replica split")
     if spec_tokens < 0 or (spec_acceptance is not None and not 0.0 <= spec_acceptance <= 1.0):
         raise HierroError(f"--spec-tokens must be >= 0 and --spec-acceptance in [0, 1], got "
                           f"{spec_tokens}, {spec_acceptance}")
