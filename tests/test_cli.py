@@ -42,6 +42,13 @@ def test_estimate_json_matches_golden() -> None:
     assert {op["name"] for op in got["decode_step"]["ops"]} >= {"lm_head", "comm.tp_allreduce"}
 
 
+def test_estimate_names_the_engines_step_policy() -> None:
+    """SGLang's prefill-only steps make its decodes wait: the estimate says so and prices it."""
+    vllm, sglang = (json.loads(run("estimate", "--framework", fw, "--json").stdout) for fw in ("vllm", "sglang"))
+    assert vllm["prefill_in_decode_steps"] is True and sglang["prefill_in_decode_steps"] is False
+    assert "prefill-only steps first" in run("estimate", "--framework", "sglang").stdout
+
+
 def test_estimate_offline_and_moe_plan() -> None:
     r = run("estimate", "--model", "deepseek-r1", "--gpu", "h200-sxm", "--tp", "8", "--ep", "8",
             "--dp-attention", "--offline", "--json")

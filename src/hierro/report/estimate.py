@@ -9,7 +9,7 @@ from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
-from hierro.perf import Estimate, StepCost
+from hierro.perf import Estimate, StepCost, mixes_prefill
 from hierro.units import GB, GIB, MIB, to_ms
 
 __all__ = ["estimate_dict", "estimate_tables"]
@@ -49,6 +49,7 @@ def estimate_dict(e: Estimate) -> dict[str, Any]:
         "concurrency": e.concurrency,
         "running_batch": e.batch,
         "limited_by": e.limited_by,
+        "prefill_in_decode_steps": mixes_prefill(e.framework),
         "ttft_ms": to_ms(e.ttft_s),
         "tpot_ms": to_ms(e.tpot_s),
         "e2e_ms": to_ms(e.e2e_s),
@@ -116,6 +117,8 @@ def estimate_tables(e: Estimate) -> Group:
     rows = [
         ("concurrency", conc),
         ("running batch", f"{e.batch:,.1f} (limited by {e.limited_by})"),
+        ("engine steps", "prompt chunks ride in decode steps" if mixes_prefill(e.framework)
+         else "prefill-only steps first, decodes wait"),
         ("TTFT", f"{to_ms(e.ttft_s):,.1f} ms" + _band(e, "ttft_s", 1e3, ",.0f")),
         ("TPOT", f"{to_ms(e.tpot_s):,.2f} ms" + _band(e, "tpot_s", 1e3, ",.1f")),
         ("request latency", f"{e.e2e_s:,.2f} s" + _band(e, "e2e_s", 1.0, ",.1f")),
