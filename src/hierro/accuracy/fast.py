@@ -53,6 +53,7 @@ from hierro.perf.estimate import (
     first_wave,
     iteration_shape,
     prompt_chunks,
+    prompt_step,
     steady_shapes,
     unmixed_shapes,
 )
@@ -217,15 +218,12 @@ def _shapes(isl: F, osl: F, n: F, cap: F, pp: int,
     ctx = Ii + G / 2.0
     p = B * Ii / G
     zero = np.zeros_like(B)
-    chunks = prompt_chunks(Ii, B if mixed else zero, C)
+    chunks = prompt_chunks(Ii, B, C, mixed)
     chunk = np.broadcast_to(Ii / chunks, B.shape)
     shapes = steady_shapes if mixed else unmixed_shapes
     steady, more, _ = shapes(B, p, chunk, np.broadcast_to(ctx, B.shape), pp)
     before = np.broadcast_to(Ii / 2.0 - Ii / chunks / 2.0, B.shape) * (chunks > 1)
-    chunked = iteration_shape(
-        B if mixed else zero, np.maximum(chunk, p), np.maximum(p / Ii, 1.0), before,
-        np.broadcast_to(ctx, B.shape) if mixed else zero, pp,
-    )
+    chunked = prompt_step(Ii, B, p, chunk, before, np.broadcast_to(ctx, B.shape), pp, mixed)
     per_step = np.broadcast_to(first_wave(isl, n, cap, C, engine=math.inf)[0][:, None], B.shape)
     full = iteration_shape(zero, per_step, per_step / Ii, zero, zero, pp)
     return steady, chunked, full, more, B
@@ -239,7 +237,7 @@ def _steady_time(isl: F, osl: F, n: F, cap: F, T: F, mixed: NDArray[np.bool_]) -
     C = float(DEFAULT_MAX_BATCHED_TOKENS)
     B, gen = _grid(isl, osl, n, cap)
     Ii, mx = isl[:, None], mixed[:, None]
-    m = B * Ii / gen[:, None] / (Ii / prompt_chunks(Ii, np.where(mx, B, 0.0), C))
+    m = B * Ii / gen[:, None] / (Ii / prompt_chunks(Ii, B, C, mx))
     frac = m - np.floor(m)
     return np.asarray(np.where(mx, (1.0 - frac) * T[:, 0] + frac * T[:, 3], T[:, 0] + m * T[:, 3]),
                       dtype=np.float64)
@@ -502,7 +500,7 @@ def _closed_loop(isl: F, osl: F, n: F, cap: F, t: F, t_chunk: F, req_over: F,
     B, gen = _grid(isl, osl, n, cap)
     G = gen[:, None]
     X = B / (G * t)
-    chunks = prompt_chunks(isl[:, None], np.where(mixed[:, None], B, 0.0), C)
+    chunks = prompt_chunks(isl[:, None], B, C, mixed[:, None])
     ttft_service = 0.5 * t + chunks * t_chunk + req_over[:, None] + fe_steps[:, None] * t
     waiting = (n[:, None] - B) / X
     f = waiting - ttft_service

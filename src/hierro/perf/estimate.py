@@ -49,6 +49,7 @@ __all__ = [
     "first_wave",
     "iteration_shape",
     "prompt_chunks",
+    "prompt_step",
     "steady_shapes",
     "unmixed_shapes",
 ]
@@ -181,9 +182,21 @@ def first_wave(isl: F, n: F, cap: F, C: float | F, engine: float | F = DEFAULT_M
     return np.minimum(C, admitted * isl), np.ceil(admitted * isl / C)
 
 
-def prompt_chunks(isl: F, B: F, C: float | F) -> F:
-    """Chunks a new prompt is cut into when B decodes share the budget C (at least C/8 left)."""
-    return np.asarray(np.ceil(isl / np.maximum(C - B, C / 8.0)), dtype=np.float64)
+def prompt_chunks(isl: F, B: F, C: float | F, mixed: bool | NDArray[np.bool_] = True) -> F:
+    """Chunks a new prompt is cut into when B decodes share the budget C (at least C/8 left);
+    where the engine does not mix (``mixed`` False, per row or for all) the prompt has the whole
+    budget."""
+    share = B if mixed is True else np.where(mixed, B, 0.0)
+    return np.asarray(np.ceil(isl / np.maximum(C - share, C / 8.0)), dtype=np.float64)
+
+
+def prompt_step(isl: F, B: F, p: F, chunk: F, before: F, d_ctx: F, pp: int, mixed: bool) -> StepShape:
+    """The step that carries a new prompt's chunk (``before`` tokens of it already cached) with
+    the steady prefill load p of the other arrivals: beside the B running decodes of context
+    ``d_ctx``, or, for an engine that does not mix, with no decode."""
+    zero = np.zeros_like(B)
+    return iteration_shape(B if mixed else zero, np.maximum(chunk, p), np.maximum(p / isl, 1.0), before,
+                           d_ctx if mixed else zero, pp)
 
 
 def estimate_arrays(
@@ -239,7 +252,7 @@ def estimate_arrays(
         """f(B) = waiting time by Little's law - time to first token in service; and t, X, TTFT."""
         p = B * Li / G  # prefill tokens per iteration in steady state
         full_ctx = np.broadcast_to(ctx, B.shape)
-        chunks = prompt_chunks(Li, B if mixed else np.zeros_like(B), Cc)
+        chunks = prompt_chunks(Li, B, Cc, mixed)
         chunk = np.broadcast_to(Li / chunks, B.shape)
         if mixed:
             fewer, more, frac = steady_shapes(B, p, chunk, full_ctx, sm.plan.pp)
@@ -255,10 +268,8 @@ def estimate_arrays(
         # per-request overhead
         before = np.broadcast_to(Li / 2.0 - Li / chunks / 2.0, B.shape) * (chunks > 1)
         # the prompt's step also carries the steady prefill load of the other arrivals
-        t_chunk = _iteration_time(
-            sm, B if mixed else np.zeros_like(B), np.maximum(chunk, p), np.maximum(p / Li, 1.0), before,
-            full_ctx if mixed else np.zeros_like(B),
-        )
+        t_chunk = np.asarray(sm.time(prompt_step(Li, B, p, chunk, before, full_ctx, sm.plan.pp, mixed)),
+                             dtype=np.float64) * sm.plan.pp
         service = 0.5 * t + chunks * t_chunk + overhead[:, None] + fe_steps[:, None] * t
         waiting = (n_a[:, None] - B) / X  # Little's law on the requests not decoding
         return waiting - service, t, X, service

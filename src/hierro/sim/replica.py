@@ -543,12 +543,11 @@ class Replica:
                         nb += 1  # this step's token starts a new block
                     if nb > pool.available:
                         break
-                    if self.reserve:
-                        whole = -(-(head.prompt + head.output) // bt)
-                        if self._committed + whole > pool.capacity:
-                            break
-                        self._committed += whole
-                        head.held = whole
+                    whole = self._reservation(head)
+                    if whole < 0:
+                        break
+                    self._committed += whole
+                    head.held = whole
                     pool.alloc(nb)
                     waiting.popleft()
                     self.running[head.idx] = head
@@ -878,12 +877,20 @@ class Replica:
         n = min(job.target - job.cached, self.C - self.B)
         return -(-(job.cached + n) // self.bt) <= self.pool.available
 
+    def _reservation(self, job: Job) -> int:
+        """The KV blocks ``job`` must reserve to be admitted: those of its whole length with
+        ``reserve`` (-1 when they do not fit beside the running requests' reservations), else 0."""
+        if not self.reserve:
+            return 0
+        whole = -(-(job.prompt + job.output) // self.bt)
+        return whole if self._committed + whole <= self.pool.capacity else -1
+
     def _admissible(self, job: Job) -> bool:
         if len(self.running) >= self.max_seqs:
             return False
         pool, bt = self.pool, self.bt
         avail = pool.capacity - pool.private - pool.hash_blocks * len(pool.pinned)
-        if self.reserve and self._committed + -(-(job.prompt + job.output) // bt) > pool.capacity:
+        if self.reserve and self._reservation(job) < 0:
             return False
         if job.cached >= job.target:
             return -(-job.cached // bt) + 1 <= avail
@@ -897,8 +904,8 @@ class Replica:
         """Admit ``job`` with a first chunk of at most ``budget`` tokens; returns the chunk (0 if
         its blocks do not fit)."""
         pool = self.pool
-        whole = -(-(job.prompt + job.output) // self.bt)
-        if self.reserve and self._committed + whole > pool.capacity:
+        whole = self._reservation(job) if self.reserve else 0
+        if whole < 0:
             return 0
         h, cold = self._hits(job) if self.prefix else (0, 0)
         hit = h * self.hash_tokens
@@ -906,9 +913,8 @@ class Replica:
         nb = -(-(hit + n) // self.bt) - h * pool.hash_blocks
         if nb + cold * pool.hash_blocks > pool.capacity - pool.private - pool.hash_blocks * len(pool.pinned):
             return 0
-        if self.reserve:
-            self._committed += whole
-            job.held = whole
+        self._committed += whole
+        job.held = whole
         if h:
             assert job.hashes is not None
             job.pinned = job.hashes[:h]
