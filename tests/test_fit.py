@@ -58,12 +58,17 @@ def test_fast_predictor_equals_slow_predictor(rows: tuple[Measurement, ...], pre
     assert compared > 500
 
 
-def test_surrogate_step_times_equal_step_model(prep: Prepared) -> None:
-    """The precomputed op table prices every step shape exactly as StepModel.time."""
+@pytest.mark.parametrize("exposed", [None, 0.6])
+def test_surrogate_step_times_equal_step_model(prep: Prepared, exposed: float | None) -> None:
+    """The precomputed op table prices every step shape exactly as StepModel.time, with the
+    plain roofline and with an exposed share of the shorter time."""
     from hierro.accuracy.fast import _shapes
     from hierro.perf import mixes_prefill
 
     calib = starting_calibration()
+    if exposed is not None:
+        shares = (EfficiencyEntry(op_class="gemm", exposed=exposed), EfficiencyEntry(op_class="moe", exposed=exposed))
+        calib = dataclasses.replace(calib, entries=(*calib.entries, *shares), _memo={})
     v = slot_values(calib, prep.slots)
     mixed = [g for g in prep.groups if mixes_prefill(g.key[3])][:6]
     unmixed = [g for g in prep.groups if not mixes_prefill(g.key[3])][:4]
@@ -120,6 +125,7 @@ TRUTH = {
     "trtllm.request_overhead": 0.04,
     "vllm.request_overhead": 0.06,
     "trtllm.kernel.latency": 7e-6,
+    "trtllm.roofline.exposed": 0.4,
 }
 
 
@@ -157,7 +163,12 @@ def test_fit_recovers_known_efficiencies() -> None:
     fit = fit_prepared(prep1, base=starting_calibration(), max_nfev=40)
     got = dict(zip((p.name for p in fit.params), fit.values, strict=True))
     for name, want in TRUTH.items():
-        assert got[name] == pytest.approx(want, rel=0.05), (name, got[name])
+        if name.endswith(".exposed"):
+            # a share of the shorter roofline time moves these rows' predictions ~1% per 0.1, so
+            # the weak prior towards the plain roofline (0) holds it a little low
+            assert got[name] == pytest.approx(want, abs=0.1), (name, got[name])
+        else:
+            assert got[name] == pytest.approx(want, rel=0.05), (name, got[name])
 
 
 def test_crossval_never_scores_on_training_groups(

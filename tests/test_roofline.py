@@ -70,6 +70,32 @@ def test_efficiency_and_latency_are_applied() -> None:
     assert empty.time_s == 0.0
 
 
+@pytest.mark.parametrize("ratio", [0.01, 0.5, 1.0, 2.0, 100.0])
+def test_exposed_share_of_the_shorter_time(ratio: float) -> None:
+    """t = max(t_c, t_m) + x · min(t_c, t_m): 0 is the roofline, 1 no overlap at all."""
+    accel = get_accelerator("h100-sxm")
+    flops = ratio * accel.ridge_point("bf16") * BYTES
+    op = Op("x", "gemm", "bf16", flops=flops, bytes=BYTES)
+    t_c, t_m = flops / accel.flops("bf16"), BYTES / accel.hbm_bw_Bps
+    times = []
+    for x in (0.0, 0.3, 1.0):
+        calib = Calibration("test", "2026", (*IDEAL.entries, EfficiencyEntry(op_class="gemm", exposed=x)))
+        times.append(float(op_time(op, accel, calib, "vllm").time_s))
+        assert times[-1] == pytest.approx(max(t_c, t_m) + x * min(t_c, t_m), rel=1e-12)
+    assert times[0] < times[1] < times[2]
+    assert times[2] == pytest.approx(t_c + t_m, rel=1e-12)
+    # the share costs most at the ridge, where the two times are equal
+    if ratio == 1.0:
+        assert times[2] == pytest.approx(2 * times[0], rel=1e-9)
+
+
+def test_exposed_share_leaves_collectives_alone() -> None:
+    calib = Calibration("test", "2026", (*IDEAL.entries, EfficiencyEntry(exposed=1.0)))
+    accel = get_accelerator("h100-sxm")
+    op = Op("ar", "allreduce", "bf16", flops=0.0, bytes=0.0, comm_bytes=1e8, group=8)
+    assert op_time(op, accel, calib, "vllm").time_s == op_time(op, accel, IDEAL, "vllm").time_s
+
+
 def _allreduce(msg: float, group: int) -> float:
     accel = get_accelerator("h100-sxm")
     op = Op("ar", "allreduce", "bf16", flops=0.0, bytes=0.0, comm_bytes=msg, group=group)

@@ -91,7 +91,8 @@ prefill, steady with one more chunk)."""
 
 SlotKey = tuple[str, str, str, str, str]
 """``(attr, accelerator family, framework family, op class, dtype)``; attr is ``compute``,
-``memory``, ``latency_s``, ``ttft`` (the front end's fixed time per request), ``ttft_n`` (its
+``memory``, ``latency_s``, ``exposed`` (the roofline's unhidden share, :meth:`Calibration.exposed
+<hierro.perf.Calibration.exposed>`), ``ttft`` (the front end's fixed time per request), ``ttft_n`` (its
 time per request in flight) or ``ttft_l`` (per prompt token; for the three only the framework
 family is set),
 or ``one`` (the constant 1, for the compute side of collectives)."""
@@ -109,6 +110,8 @@ def slot_value(calib: Calibration, key: SlotKey) -> float:
         return calib.compute(fam, fw, op_class, dtype)
     if attr == "memory":
         return calib.memory(fam, fw, op_class, dtype)
+    if attr == "exposed":
+        return calib.exposed(fam, fw, op_class, dtype)
     if attr == "latency_s":
         if op_class == "host":
             return calib.latency_or(fam, fw, op_class, dtype, 0.0)
@@ -152,6 +155,7 @@ class _Group:
     slot_c: I64
     slot_m: I64
     slot_l: I64
+    slot_x: I64
 
 
 @dataclass(frozen=True)
@@ -267,7 +271,7 @@ def _build_group(
     M = np.zeros((k, R, NSHAPE, GRID))
     live = np.zeros((k, R, NSHAPE, GRID))
     a, m, count = np.ones(k), np.ones(k), np.zeros(k)
-    sc, sm_, sl = (np.zeros(k, dtype=np.int64) for _ in range(3))
+    sc, sm_, sl, sx = (np.zeros(k, dtype=np.int64) for _ in range(4))
     for i, os_ in enumerate(ops_s):
         count[i] = os_.count
         sl[i] = slots(("latency_s", fam, fw, os_.op_class, os_.dtype))
@@ -300,7 +304,9 @@ def _build_group(
             m[i] = accel.hbm_bw_Bps
             sc[i] = slots(("compute", fam, fw, os_.op_class, os_.dtype))
             sm_[i] = slots(("memory", fam, fw, os_.op_class, os_.dtype))
-    return _Group((model.id, accel.id, plan, fw), tuple(rows), A, M, live, a, m, count, sc, sm_, sl)
+            sx[i] = slots(("exposed", fam, fw, os_.op_class, os_.dtype))
+    # host and collective ops have no compute side (A = 0): their slot 0 multiplies a zero
+    return _Group((model.id, accel.id, plan, fw), tuple(rows), A, M, live, a, m, count, sc, sm_, sl, sx)
 
 
 def prepare(rows: Sequence[Measurement]) -> Prepared:
@@ -391,6 +397,7 @@ class RowSet:
     slot_c: I64
     slot_m: I64
     slot_l: I64
+    slot_x: I64
     out: I64
 
     @classmethod
@@ -402,7 +409,7 @@ class RowSet:
             raise ValueError(f"rows {bad[:5]} are skipped, not predictable")
         order: list[int] = []
         parts: dict[str, list[NDArray[np.generic]]] = {k: [] for k in
-                                                        ("A", "M", "launch", "a", "m", "c", "mm", "l", "out")}
+                                                        ("A", "M", "launch", "a", "m", "c", "mm", "l", "x", "out")}
         for g in prep.groups:
             sel = [j for j, r in enumerate(g.rows) if r in want]
             if not sel:
@@ -416,7 +423,7 @@ class RowSet:
             parts["launch"].append((g.live[:, sel] * g.count[:, None, None, None]).ravel())
             for name, arr in (("a", g.a), ("m", g.m)):
                 parts[name].append(np.broadcast_to(arr[:, None, None, None], sh).ravel())
-            for name, sarr in (("c", g.slot_c), ("mm", g.slot_m), ("l", g.slot_l)):
+            for name, sarr in (("c", g.slot_c), ("mm", g.slot_m), ("l", g.slot_l), ("x", g.slot_x)):
                 parts[name].append(np.broadcast_to(sarr[:, None, None, None], sh).ravel())
             cell = (base + np.arange(R))[:, None, None] * (NSHAPE * GRID) + np.arange(NSHAPE * GRID).reshape(1, NSHAPE, GRID)
             parts["out"].append(np.broadcast_to(cell[None], sh).ravel())
@@ -430,7 +437,7 @@ class RowSet:
         return cls(
             prep, np.array(order, dtype=np.int64),
             real("A"), real("M"), real("launch"), real("a"), real("m"),
-            index("c"), index("mm"), index("l"), index("out"),
+            index("c"), index("mm"), index("l"), index("x"), index("out"),
         )
 
     def times(self, v: F) -> F:
@@ -439,7 +446,7 @@ class RowSet:
         compute = self.A / (self.a * v[self.slot_c])
         memory = self.M / (self.m * v[self.slot_m])
         launched = np.where(self.launch > 0, self.launch * v[self.slot_l], 0.0)
-        t = np.maximum(compute, memory) + launched
+        t = np.maximum(compute, memory) + v[self.slot_x] * np.minimum(compute, memory) + launched
         n = len(self.idx)
         step = np.bincount(self.out, weights=t, minlength=n * NSHAPE * GRID).reshape(n, NSHAPE, GRID)
         p = self.prep

@@ -12,8 +12,11 @@ Parameters (few, shared across models; each is written as one or more
   of one GEMM or attention op ``t_k[w]`` (launch, pipeline fill and last-wave tail; how many
   kernels an op takes depends on the engine's fusions) and the latency of one all-reduce call
   ``t_ar[w]`` (each engine ships its own small-message all-reduce kernels);
+  and the share ``x[w]`` of the shorter of a GEMM's compute and memory times that its kernels do
+  not hide behind the longer (:func:`hierro.perf.roofline.op_time`; each engine ships its own
+  GEMM and fused-MoE kernels);
 * global: attention-prefill compute efficiency, all-reduce link efficiency, all-to-all link
-  efficiency, and fallback kernel and all-reduce latencies for other engines.
+  efficiency, and fallback kernel and all-reduce latencies and exposed share for other engines.
 
 Only parameters that some training row's ops look up are fitted; the others keep the base
 values. Load and lengths enter only through the model: there is no per-row or per-model term.
@@ -28,8 +31,9 @@ family: ``out_tok_s_per_gpu`` else ``out_tok_s`` else ``req_s``; mean else p50)
 
 so each metric family weighs the same whatever its count ``n_f``; the weak prior
 (λ = 0.001) pulls parameters that the data barely constrain back to the base values. Variables:
-``x = log e`` for efficiencies (bounds ``0.2 <= e <= 1``, σ = 1) and milliseconds for latencies
-(bounds ``0 <= t <= 50 ms``, per-request overhead ``<= 250 ms``; σ = 20 ms, 100 ms).
+``x = log e`` for efficiencies (bounds ``0.2 <= e <= 1``, σ = 1), the exposed share itself
+(``0 <= x <= 1``, σ = 1) and milliseconds for latencies (bounds ``0 <= t <= 50 ms``, per-request
+overhead ``<= 250 ms``; σ = 20 ms, 100 ms).
 
 The fit evaluates the model with the precomputed surrogate of :mod:`hierro.accuracy.fast`
 (the same roofline, the closed-loop root on a fixed 48-point grid); reported errors use the
@@ -113,7 +117,7 @@ class Param:
 
     @property
     def upper(self) -> float:
-        if self.is_efficiency:
+        if self.is_efficiency or self.attr == "exposed":
             return 1.0
         if self.attr == "ttft":
             return REQUEST_OVERHEAD_MAX_S
@@ -121,7 +125,10 @@ class Param:
 
     @property
     def scale(self) -> float:
-        """Optimiser units per second: ms for latencies, ms per 1,000 prompt tokens for ttft_l."""
+        """Optimiser units per second: ms for latencies, ms per 1,000 prompt tokens for ttft_l
+        (1 for the dimensionless exposed share)."""
+        if self.attr == "exposed":
+            return 1.0
         return 1e6 if self.attr == "ttft_l" else 1e3
 
     def to_x(self, value: float) -> float:
@@ -187,6 +194,15 @@ def parameters() -> tuple[Param, ...]:
     for w in FW_FAMILIES:
         out.append(Param(f"{w}.allreduce.latency", "latency_s", (("*", w, "allreduce"),)))
     out.append(Param("alltoall.link", "memory", (("*", "*", "alltoall"),)))
+    # How much of the shorter of a GEMM's compute and memory times its longer one fails to hide
+    # (hierro.perf.roofline): how a tiled kernel pipelines its loads behind its math near the
+    # ridge point, which each engine's own GEMM and fused-MoE kernels do differently (TensorRT-LLM's
+    # and AITER's tuned kernels, vLLM's and SGLang's Triton fused MoE and CUTLASS/cuBLAS
+    # GEMMs), so one number per engine family for dense and expert GEMMs on every chip; the
+    # global one stands for other engines.
+    out.append(Param("roofline.exposed", "exposed", (("*", "*", "gemm"), ("*", "*", "moe"))))
+    for w in FW_FAMILIES:
+        out.append(Param(f"{w}.roofline.exposed", "exposed", (("*", w, "gemm"), ("*", w, "moe"))))
     return tuple(out)
 
 
@@ -297,7 +313,7 @@ def fit_prepared(prep: Prepared, rows: Sequence[int] | None = None, *,
     """Fit the parameters that ``rows`` (predictable indices of ``prep``; default all) reach."""
     base = base or starting_calibration()
     rs = RowSet.of(prep, rows)
-    used = {int(s) for arr in (rs.slot_c, rs.slot_m, rs.slot_l) for s in np.unique(arr)}
+    used = {int(s) for arr in (rs.slot_c, rs.slot_m, rs.slot_l, rs.slot_x) for s in np.unique(arr)}
     used |= {int(s) for s in np.unique(prep.slot_step[rs.idx])}
     used |= {int(s) for s in np.unique(prep.slot_ttft[rs.idx])}
     used |= {int(s) for s in np.unique(prep.slot_ttft_n[rs.idx])}
@@ -315,7 +331,7 @@ def fit_prepared(prep: Prepared, rows: Sequence[int] | None = None, *,
     lo = np.array([math.log(EFF_MIN) if p.is_efficiency else 0.0 for p in active])
     hi = np.array([0.0 if p.is_efficiency else p.upper * p.scale for p in active])
     x0 = np.clip(x0, lo + 1e-6 * (hi - lo), hi - 1e-6 * (hi - lo))
-    sigma = np.array([1.0 if p.is_efficiency else {"ttft": 100.0, "ttft_n": 5.0, "ttft_l": 20.0}.get(p.attr, 20.0)
+    sigma = np.array([1.0 if p.is_efficiency else {"ttft": 100.0, "ttft_n": 5.0, "ttft_l": 20.0, "exposed": 1.0}.get(p.attr, 20.0)
                       for p in active])
     is_eff = np.array([p.is_efficiency for p in active])
     scale = np.array([p.scale for p in active])

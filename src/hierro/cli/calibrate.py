@@ -39,9 +39,11 @@ def calibrate_cmd(
     t = Table(title=f"fitted on {calib.fitted_on}", title_justify="left")
     t.add_column("parameter")
     t.add_column("value", justify="right")
+    shown: set[str] = set()
     for e in calib.entries:
-        if e.note.startswith("fitted"):
-            value = e.compute if e.compute is not None else e.memory if e.memory is not None else e.latency_s
+        if e.note.startswith("fitted") and e.note not in shown:  # a parameter may write several entries
+            shown.add(e.note)
+            value = next(v for v in (e.compute, e.memory, e.latency_s, e.exposed) if v is not None)
             t.add_row(e.note.removeprefix("fitted: "), f"{value:.4g}")
     for key in sorted(calib.ttft_overhead):
         disagg = key.endswith(f"/{DISAGGREGATED}")

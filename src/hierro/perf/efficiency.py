@@ -114,6 +114,10 @@ class EfficiencyEntry(BaseModel):
     latency_s: float | None = Field(default=None, ge=0, le=1)
     """Fixed time: per kernel launch (compute ops), per collective step (comm), or per engine step
     (op class ``overhead``)."""
+    exposed: float | None = Field(default=None, ge=0, le=1)
+    """Share of the shorter of an op's compute and memory times that its longer one does not hide
+    (0: the roofline's perfect overlap; 1: the two run one after the other). See
+    :func:`hierro.perf.roofline.op_time`."""
     note: str = ""
 
     def specificity(self) -> int:
@@ -278,12 +282,26 @@ class Calibration:
     def latency(self, family: str, framework: str, op_class: str, dtype: str = "*") -> float:
         return self._pick("latency_s", family, framework, op_class, dtype)
 
+    def _pick_or(self, attr: str, family: str, framework: str, op_class: str, dtype: str, default: float) -> float:
+        """:meth:`_pick`, or ``default`` (remembered too) when the table has no such entry."""
+        key = (attr, family, framework, op_class, dtype)
+        hit = self._memo.get(key)
+        if hit is None:
+            try:
+                hit = self._lookup(attr, family, framework, op_class, dtype)
+            except CatalogError:
+                hit = default
+            self._memo[key] = hit
+        return hit
+
     def latency_or(self, family: str, framework: str, op_class: str, dtype: str, default: float) -> float:
         """:meth:`latency`, or ``default`` when the table has no entry for the op class."""
-        try:
-            return self.latency(family, framework, op_class, dtype)
-        except CatalogError:
-            return default
+        return self._pick_or("latency_s", family, framework, op_class, dtype, default)
+
+    def exposed(self, family: str, framework: str, op_class: str, dtype: str = "*") -> float:
+        """Share of the shorter of compute and memory time not hidden behind the longer; 0 (the
+        plain roofline) when the table has no entry (one written before the share existed)."""
+        return self._pick_or("exposed", family, framework, op_class, dtype, 0.0)
 
     def front_end(self, framework: str, *, disaggregated: bool = False) -> FrontEnd:
         """The serving front end of a stack: the most specific key the table has, in the order

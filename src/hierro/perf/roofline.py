@@ -2,7 +2,15 @@
 
 Compute ops (Williams, Waterman and Patterson, "Roofline", CACM 2009):
 
-    t = max(F / (P_dtype · e_c), B / (BW_hbm · e_m)) + n · t_launch
+    t_c = F / (P_dtype · e_c),   t_m = B / (BW_hbm · e_m)
+    t = max(t_c, t_m) + x · min(t_c, t_m) + n · t_launch
+
+The roofline is a bound: it assumes the loads of one tile hide entirely behind the math of the
+previous one. A kernel near the ridge point reaches neither roof (its pipeline drains between
+waves, the prologue's loads and the epilogue's stores are not overlapped), so a share ``x`` of
+the shorter time shows (0 <= x <= 1; 0 is the plain roofline, 1 no overlap at all). It matters
+for the shapes between the roofs (decode batches of tens to hundreds of sequences, expert GEMMs
+with a few hundred tokens each) and vanishes far on either side of the ridge.
 
 Collectives (Hockney's alpha-beta model; ring algorithms as in Thakur, Rabenseifner and Gropp,
 IJHPCA 2005): an all-reduce of M bytes over g devices moves 2(g-1)/g · M per device,
@@ -42,6 +50,9 @@ class OpCost:
     compute_s: Num
     memory_s: Num
     comm_s: Num
+    exposed: float = 0.0
+    """Share of the shorter of ``compute_s`` and ``memory_s`` in ``time_s`` (see the module
+    docstring)."""
 
     def bound(self) -> Bound:
         """What limits the op (for scalar costs)."""
@@ -82,5 +93,7 @@ def op_time(op: Op, accel: Accelerator, calib: Calibration, framework: str) -> O
     memory = op.bytes / (accel.hbm_bw_Bps * e_m)
     # a kernel that has no work this step is not launched
     launched = np.where(np.asarray(op.flops) + np.asarray(op.bytes) > 0, op.count * latency, 0.0)
-    t = np.maximum(compute, memory) + launched
-    return OpCost(op.name, op.op_class, op.flops, op.bytes, op.comm_bytes, t, compute, memory, compute * 0.0)
+    exposed = calib.exposed(fam, framework, op.op_class, op.dtype)
+    t = np.maximum(compute, memory) + exposed * np.minimum(compute, memory) + launched
+    return OpCost(op.name, op.op_class, op.flops, op.bytes, op.comm_bytes, t, compute, memory, compute * 0.0,
+                  exposed)

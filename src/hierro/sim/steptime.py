@@ -4,7 +4,8 @@ The simulator prices every engine step; ``StepModel.time`` builds about twenty o
 call (~0.2 ms), too slow for millions of steps. Each op's time is a roofline
 (Williams et al., CACM 2009)::
 
-    t_op = max(F_op / (P · e_c), B_op / (BW · e_m)) + C_op / (BW_link · e_l) + n_op · t_launch
+    t_c = F_op / (P · e_c),  t_m = B_op / (BW · e_m)
+    t_op = max(t_c, t_m) + x_op · min(t_c, t_m) + C_op / (BW_link · e_l) + n_op · t_launch
 
 and F_op, B_op and C_op are linear in a handful of features of the step shape: tokens, chunks,
 decoding sequences, sampled rows, the (query, key) pairs attended under each attention window,
@@ -129,7 +130,7 @@ class StepTime:
         cost = sm.cost(shape)
         phi = self.features(tp, ps, pctx, ds, dctx, sampled)
         scale = np.maximum(np.max(phi, axis=0), 1e-300)
-        rows_c, rows_m, rows_k, launch, active = [], [], [], [], []
+        rows_c, rows_m, rows_k, launch, active, shares = [], [], [], [], [], []
         for op in cost.ops:
             ys = [np.broadcast_to(np.asarray(y, dtype=float), (n,)) for y in (op.compute_s, op.memory_s, op.comm_s)]
             coefs = []
@@ -152,8 +153,9 @@ class StepTime:
             rows_m.append(coefs[1])
             rows_k.append(coefs[2])
             t = np.broadcast_to(np.asarray(op.time_s, dtype=float), (n,))
-            lat = t - np.maximum(ys[0], ys[1]) - ys[2]
+            lat = t - np.maximum(ys[0], ys[1]) - op.exposed * np.minimum(ys[0], ys[1]) - ys[2]
             launch.append(float(np.max(lat)))
+            shares.append(op.exposed)
             active.append((coefs[0] != 0) | (coefs[1] != 0) | (coefs[2] != 0))
         self._C = np.array(rows_c)
         self._M = np.array(rows_m)
@@ -170,6 +172,10 @@ class StepTime:
         """The feature vector of the step being priced (reused)."""
         self._pairs = tuple((i, i + self._n_ops) for i in range(self._n_ops))
         """(compute, memory) rows of each op in ``CMK @ phi``."""
+        self._exposed = any(x > 0.0 for x in shares)
+        """Whether some op shows a share of the shorter of its compute and memory times."""
+        self._triples = tuple((i, i + self._n_ops, float(x)) for i, x in enumerate(shares))
+        """(compute row, memory row, exposed share) of each op."""
 
     def features(self, tp: F64, ps: F64, pctx: F64, ds: F64, dctx: F64, sampled: F64) -> F64:
         """Feature matrix (n, f) of step shapes: the quantities every op is linear in."""
@@ -219,8 +225,16 @@ class StepTime:
         # ndarray.dot: the same BLAS matrix-vector product as ``@`` (the same bits), without
         # the matmul ufunc's dispatch
         y = self._CMK.dot(x)
-        if self._n_ops < 8:  # _ops_time, inline: op i's compute and memory times are v[i], v[i + n]
+        if self._exposed:  # _ops_time, inline: op i's compute and memory times are v[i], v[i + n]
             v: list[float] = y.tolist()
+            acc = 0.0
+            for i, j, share in self._triples:
+                c = v[i]
+                m = v[j]
+                acc += c + share * m if c >= m else m + share * c
+            return (acc + v[-1] + launch) * pp
+        if self._n_ops < 8:
+            v = y.tolist()
             acc = 0.0
             for i, j in self._pairs:
                 c = v[i]
@@ -230,8 +244,17 @@ class StepTime:
         return (self._ops_time(y) + launch) * pp
 
     def _ops_time(self, y: F64) -> float:
-        """Σ_ops max(compute, memory) + communication, from ``y = CMK @ phi``."""
+        """Σ_ops max(compute, memory) + x · min(compute, memory) + communication, from
+        ``y = CMK @ phi``."""
         n = self._n_ops
+        if self._exposed:  # a plain loop: tens of ops cost less than four array calls
+            w: list[float] = y.tolist()
+            acc = 0.0
+            for i, j, share in self._triples:
+                c = w[i]
+                m = w[j]
+                acc += c + share * m if c >= m else m + share * c
+            return acc + w[-1]
         if n < 8:
             # numpy sums fewer than 8 values one after the other from 0.0 (its pairwise sum
             # unrolls from 8 on), so plain floats give the same bits without the array calls
