@@ -225,16 +225,8 @@ class StepTime:
         # ndarray.dot: the same BLAS matrix-vector product as ``@`` (the same bits), without
         # the matmul ufunc's dispatch
         y = self._CMK.dot(x)
-        if self._exposed:  # _ops_time, inline: op i's compute and memory times are v[i], v[i + n]
+        if self._n_ops < 8 and not self._exposed:  # _ops_time, inline: op i's compute and memory times are v[i], v[i + n]
             v: list[float] = y.tolist()
-            acc = 0.0
-            for i, j, share in self._triples:
-                c = v[i]
-                m = v[j]
-                acc += c + share * m if c >= m else m + share * c
-            return (acc + v[-1] + launch) * pp
-        if self._n_ops < 8:
-            v = y.tolist()
             acc = 0.0
             for i, j in self._pairs:
                 c = v[i]
