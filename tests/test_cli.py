@@ -135,6 +135,10 @@ def test_calibrate_writes_a_calibration_that_validate_reads(tmp_path: Path) -> N
     r = run("calibrate", str(f), "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert out.is_file() and not list(tmp_path.glob(".fit.yaml.*"))
+    # the table names each fitted number once, the roofline's exposed share of the rows' engine too
+    fitted = [ln.split("│")[1].strip() for ln in r.stdout.splitlines() if ln.count("│") >= 3]
+    assert any(name.endswith(".roofline.exposed") for name in fitted), fitted
+    assert len(fitted) == len(set(fitted))
     r = run("validate", str(f), "--calibration", str(out), "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["rows"]
