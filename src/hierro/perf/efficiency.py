@@ -250,14 +250,18 @@ class Calibration:
     _memo: dict[tuple[str, ...], float] = field(default_factory=dict, compare=False, repr=False)
     """Lookups already answered (sweeps ask the same few keys millions of times)."""
 
-    def _pick(self, attr: str, family: str, framework: str, op_class: str, dtype: str) -> float:
+    def _pick(self, attr: str, family: str, framework: str, op_class: str, dtype: str,
+              default: float | None = None) -> float:
+        """The most specific entry's ``attr`` (remembered), or ``default`` when none has it (an
+        error when ``default`` is None)."""
         key = (attr, family, framework, op_class, dtype)
         hit = self._memo.get(key)
         if hit is None:
-            hit = self._memo[key] = self._lookup(attr, family, framework, op_class, dtype)
+            hit = self._memo[key] = self._lookup(attr, family, framework, op_class, dtype, default)
         return hit
 
-    def _lookup(self, attr: str, family: str, framework: str, op_class: str, dtype: str) -> float:
+    def _lookup(self, attr: str, family: str, framework: str, op_class: str, dtype: str,
+                default: float | None = None) -> float:
         best: EfficiencyEntry | None = None
         for e in self.entries:
             if getattr(e, attr) is None or not e.matches(family, framework, op_class, dtype):
@@ -265,6 +269,8 @@ class Calibration:
             if best is None or e.specificity() >= best.specificity():
                 best = e
         if best is None:
+            if default is not None:
+                return default
             raise CatalogError(
                 f"calibration {self.source!r} has no {attr} entry for "
                 f"{family}/{framework}/{op_class}/{dtype}; add a '*' default"
@@ -282,26 +288,14 @@ class Calibration:
     def latency(self, family: str, framework: str, op_class: str, dtype: str = "*") -> float:
         return self._pick("latency_s", family, framework, op_class, dtype)
 
-    def _pick_or(self, attr: str, family: str, framework: str, op_class: str, dtype: str, default: float) -> float:
-        """:meth:`_pick`, or ``default`` (remembered too) when the table has no such entry."""
-        key = (attr, family, framework, op_class, dtype)
-        hit = self._memo.get(key)
-        if hit is None:
-            try:
-                hit = self._lookup(attr, family, framework, op_class, dtype)
-            except CatalogError:
-                hit = default
-            self._memo[key] = hit
-        return hit
-
     def latency_or(self, family: str, framework: str, op_class: str, dtype: str, default: float) -> float:
         """:meth:`latency`, or ``default`` when the table has no entry for the op class."""
-        return self._pick_or("latency_s", family, framework, op_class, dtype, default)
+        return self._pick("latency_s", family, framework, op_class, dtype, default)
 
     def exposed(self, family: str, framework: str, op_class: str, dtype: str = "*") -> float:
         """Share of the shorter of compute and memory time not hidden behind the longer; 0 (the
         plain roofline) when the table has no entry (one written before the share existed)."""
-        return self._pick_or("exposed", family, framework, op_class, dtype, 0.0)
+        return self._pick("exposed", family, framework, op_class, dtype, 0.0)
 
     def front_end(self, framework: str, *, disaggregated: bool = False) -> FrontEnd:
         """The serving front end of a stack: the most specific key the table has, in the order
